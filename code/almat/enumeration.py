@@ -1,0 +1,237 @@
+"""Derivative-structure enumeration: the symmetry-distinct orderings of a disordered parent.
+
+A derivative structure is an ordered decoration of a supercell of the parent
+lattice (Hart & Forcade, Phys. Rev. B 77, 224115, 2008). Two decorations are
+the same structure when a space-group operation of the parent, or a lattice
+translation, maps one onto the other; each class is counted once, and
+decorations that repeat within a smaller cell are left to that cell.
+
+Backends
+--------
+``"icet"``
+    ``icet.tools.enumerate_structures``; installs with pip.
+``"enumlib"``
+    pymatgen's ``EnumerateStructureTransformation``, which runs enumlib's
+    ``enum.x`` and ``makestr.x`` (conda-forge only).
+``"auto"``
+    enumlib when ``enum.x`` is on PATH, otherwise icet.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from fractions import Fraction
+
+import numpy as np
+from pymatgen.core import Structure
+
+from almat.orderings import VACANCY, Orderings, disorder_of, orderings_from_cells
+from almat.structures import check_cell_size
+
+#: Default largest number of structures :func:`enumerate_orderings` builds.
+DEFAULT_LIMIT = 10_000
+
+BACKENDS = ("auto", "icet", "enumlib")
+
+
+class EnumerationTooLargeError(ValueError):
+    """More orderings than the caller allowed would be built."""
+
+
+class BackendUnavailableError(RuntimeError):
+    """The requested enumeration backend is not installed."""
+
+
+def enumlib_available() -> bool:
+    """True if enumlib's ``enum.x`` and ``makestr.x`` are on PATH."""
+    return bool(shutil.which("enum.x") or shutil.which("multienum.x")) and bool(
+        shutil.which("makestr.x") or shutil.which("makeStr.py")
+    )
+
+
+def resolve_backend(backend: str) -> str:
+    """Turn ``"auto"`` into a concrete backend and check that it is installed."""
+    if backend not in BACKENDS:
+        raise ValueError(f"Unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
+    if backend == "auto":
+        return "enumlib" if enumlib_available() else "icet"
+    if backend == "enumlib" and not enumlib_available():
+        raise BackendUnavailableError(
+            "enumlib's enum.x/makestr.x are not on PATH. They come from conda-forge "
+            "(`mamba install -c conda-forge enumlib`, see environment.yml); with pip alone use "
+            "backend='icet' or 'auto'."
+        )
+    return backend
+
+
+def _check(structure: Structure, min_cell_size: int, max_cell_size: int) -> None:
+    if structure.is_ordered:
+        raise ValueError(
+            "The structure has no partially occupied site, so there is nothing to enumerate. "
+            "Use almat.set_occupancy(structure, 0.5) on the Li sites first."
+        )
+    if not 1 <= min_cell_size <= max_cell_size:
+        raise ValueError(
+            f"Need 1 <= min_cell_size <= max_cell_size; got {min_cell_size} and {max_cell_size}."
+        )
+    check_cell_size(structure, max_cell_size)
+
+
+def _icet_inputs(structure: Structure):
+    """ase parent, allowed symbols per site and concentration windows for icet."""
+    from ase import Atoms
+
+    sites, species = disorder_of(structure)
+    symbols, allowed = [], []
+    disordered = {int(i): names for i, names in zip(sites, species)}
+    for i, site in enumerate(structure):
+        if i in disordered:
+            names = [VACANCY if n == VACANCY else _element(n) for n in disordered[i]]
+            symbols.append(names[0])
+            allowed.append(names)
+        else:
+            el = site.specie.symbol
+            symbols.append(el)
+            allowed.append([el])
+    atoms = Atoms(symbols, scaled_positions=structure.frac_coords,
+                  cell=structure.lattice.matrix, pbc=True)
+    # icet restricts concentrations of whole-cell fractions: count / all sites.
+    totals: dict[str, Fraction] = {}
+    for i, names in disordered.items():
+        for sp, x in structure[i].species.items():
+            totals[sp.symbol] = totals.get(sp.symbol, Fraction(0)) + Fraction(x).limit_denominator(1000)
+    n = len(structure)
+    eps = 1e-6
+    windows = {el: (float(c / n) - eps, float(c / n) + eps) for el, c in totals.items()}
+    return atoms, allowed, windows
+
+
+def _element(name: str) -> str:
+    from pymatgen.core import Species
+
+    return Species.from_str(name).symbol if name[-1] in "+-" else name
+
+
+def _icet_cells(structure: Structure, sizes: range) -> Iterator[tuple]:
+    from icet.tools import enumerate_structures
+
+    atoms, allowed, windows = _icet_inputs(structure)
+    for a in enumerate_structures(atoms, list(sizes), allowed, concentration_restrictions=windows,
+                                  niggli_reduce=False, symprec=1e-3):
+        yield a.cell[:], a.get_scaled_positions(), a.get_chemical_symbols()
+
+
+def _enumlib_cells(structure: Structure, sizes: range) -> Iterator[tuple]:
+    from pymatgen.transformations.advanced_transformations import EnumerateStructureTransformation
+
+    trans = EnumerateStructureTransformation(min_cell_size=sizes.start, max_cell_size=sizes.stop - 1,
+                                             sort_criteria="num_sites", symm_prec=1e-3)
+    for item in trans.apply_transformation(structure, return_ranked_list=10**9):
+        s = item["structure"]
+        yield s.lattice.matrix, s.frac_coords, [str(sp) for sp in s.species]
+
+
+def enumerate_table(structure: Structure, max_cell_size: int = 1, min_cell_size: int = 1,
+                    backend: str = "auto") -> Orderings:
+    """Enumerate orderings into a compact :class:`~almat.orderings.Orderings` table.
+
+    Parameters
+    ----------
+    structure
+        A primitive cell with partially occupied sites; the composition of each
+        ordering is fixed by the occupancies.
+    max_cell_size, min_cell_size
+        Supercell sizes, in primitive cells, to include.
+    backend
+        ``"auto"``, ``"icet"`` or ``"enumlib"``.
+    """
+    _check(structure, min_cell_size, max_cell_size)
+    backend = resolve_backend(backend)
+    sizes = range(min_cell_size, max_cell_size + 1)
+    cells = _icet_cells(structure, sizes) if backend == "icet" else _enumlib_cells(structure, sizes)
+    table = orderings_from_cells(structure, cells)
+    return table.subset(canonical_order(table))
+
+
+def canonical_order(table: Orderings) -> np.ndarray:
+    """Row order by cell size, supercell (HNF) and labels: the same for every backend's output."""
+    keys = np.concatenate(
+        [table.cell_sizes[:, None], table.hnfs[table.hnf_index].reshape(len(table), 9), table.labels],
+        axis=1,
+    )
+    return np.lexsort(keys.T[::-1])
+
+
+def count_orderings(structure: Structure, max_cell_size: int = 1, min_cell_size: int = 1,
+                    backend: str = "auto") -> int:
+    """Number of symmetry-distinct orderings, without building any structure.
+
+    Raises :class:`~almat.structures.OccupancyError` for occupancies that no
+    cell up to ``max_cell_size`` can hold.
+    """
+    _check(structure, min_cell_size, max_cell_size)
+    backend = resolve_backend(backend)
+    sizes = range(min_cell_size, max_cell_size + 1)
+    cells = _icet_cells(structure, sizes) if backend == "icet" else _enumlib_cells(structure, sizes)
+    return sum(1 for _ in cells)
+
+
+def ewald_energies(table: Orderings) -> np.ndarray:
+    """Ewald energy per atom (eV/atom) of each ordering, as pymatgen ranks enumerations.
+
+    As in pymatgen's ``EnumerateStructureTransformation``, one
+    ``EwaldSummation`` of the disordered parent supercell is made per
+    supercell shape, and each ordering's energy is its sub-structure energy
+    (formal point charges from the oxidation states).
+    """
+    from pymatgen.analysis.ewald import EwaldSummation
+
+    sums: dict[int, EwaldSummation] = {}
+    energies = np.empty(len(table))
+    for i in range(len(table)):
+        h = int(table.hnf_index[i])
+        if h not in sums:
+            sums[h] = EwaldSummation(table.parent * table.hnfs[h].T)
+        s = table.structure(i)
+        energies[i] = sums[h].compute_sub_structure(s) / len(s)
+    return energies
+
+
+def enumerate_orderings(structure: Structure, max_cell_size: int = 1, min_cell_size: int = 1,
+                        backend: str = "auto", sort_by: str | None = None,
+                        limit: int = DEFAULT_LIMIT) -> list[Structure]:
+    """Symmetry-distinct ordered structures of a disordered parent, vacancies removed.
+
+    Parameters
+    ----------
+    structure
+        Primitive cell with partial occupancies (e.g. ``set_occupancy(parent, 0.5)``).
+    max_cell_size, min_cell_size
+        Supercell sizes, in primitive cells.
+    backend
+        ``"auto"``, ``"icet"`` or ``"enumlib"``; all give the same set.
+    sort_by
+        ``None`` keeps the canonical order; ``"ewald"`` ranks by Ewald energy
+        per atom, lowest first, as pymatgen does.
+    limit
+        Refuse to build more than this many structures.
+
+    Raises
+    ------
+    EnumerationTooLargeError
+        If there are more than ``limit`` orderings; the message gives the count.
+    """
+    if sort_by not in (None, "ewald"):
+        raise ValueError(f"sort_by must be None or 'ewald'; got {sort_by!r}.")
+    count = count_orderings(structure, max_cell_size, min_cell_size, backend)
+    if count > limit:
+        raise EnumerationTooLargeError(
+            f"There are {count:,} symmetry-distinct orderings for cell sizes {min_cell_size} to "
+            f"{max_cell_size}, more than limit={limit:,}. Building them all as Structures would take "
+            "a long time and a lot of memory. Lower max_cell_size, work with the compact table "
+            "(almat.enumerate_table), or raise limit if you really need them all."
+        )
+    table = enumerate_table(structure, max_cell_size, min_cell_size, backend)
+    order = np.argsort(ewald_energies(table), kind="stable") if sort_by == "ewald" else None
+    return table.structures(order)
