@@ -1,0 +1,517 @@
+"""Check the lesson's Markdown against the rules in CONTRIBUTING.md.
+
+Usage::
+
+    python tests/lessoncheck.py [LESSON_ROOT]
+
+The rules, each reported as ``file:line: message``:
+
+- episodes are named ``NN-slug.md`` and numbered 01, 02, ... without gaps;
+- an episode's front matter has exactly the keys title (str), teaching and
+  exercises (int, minutes), questions, objectives and keypoints (lists of str);
+  every other page has a front matter with a title (``index.md`` excepted);
+- every blockquote carries one known class in a ``{: .class}`` line that
+  directly follows it, and every fenced code block one known code class;
+- every challenge holds a solution nested inside it, every solution sits in a
+  challenge, and both start with a ``##`` heading (the website folds solutions
+  behind that heading);
+- an episode's last line is ``{% include links.md %}``;
+- reference-style links ``[text][name]`` resolve to a definition in the file or,
+  when the file includes it, in ``_includes/links.md``;
+- no line is longer than 100 characters, except inside code blocks, in tables
+  and in link definitions.
+
+The parser understands the subset of kramdown that the lesson uses: ``>``
+blockquotes (nested with ``> >``), fenced code blocks (``~~~`` or backticks),
+and block attribute lines ``{: .class}``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+#: Front-matter keys of an episode and the type of each value.
+EPISODE_KEYS: dict[str, type] = {
+    "title": str,
+    "teaching": int,
+    "exercises": int,
+    "questions": list,
+    "objectives": list,
+    "keypoints": list,
+}
+#: Classes a blockquote may carry.
+BLOCKQUOTE_CLASSES = frozenset(
+    {
+        "challenge",
+        "solution",
+        "callout",
+        "keypoints",
+        "objectives",
+        "prereq",
+        "discussion",
+        "checklist",
+        "testimonial",
+        "quotation",
+    }
+)
+#: Classes a fenced code block may carry; exactly one per block.
+CODE_CLASSES = frozenset(
+    {"language-python", "language-bash", "language-yaml", "language-text", "output", "error"}
+)
+#: Extra classes allowed next to a code class, and the code classes they may accompany.
+#: ``no-run`` marks Python shown in an episode that no notebook runs (see test_consistency.py).
+CODE_MODIFIERS: dict[str, frozenset[str]] = {"no-run": frozenset({"language-python"})}
+LINKS_INCLUDE = "{% include links.md %}"
+MAX_LINE_LENGTH = 100
+EPISODE_DIR = "_episodes"
+LINKS_FILE = Path("_includes") / "links.md"
+#: Pages outside _episodes/ that are checked, besides every _extras/*.md.
+PAGES = ("index.md", "setup.md", "reference.md", "CODE_OF_CONDUCT.md", "CONTRIBUTING.md",
+         "LICENSE.md")
+
+_EPISODE_NAME = re.compile(r"^(\d{2})-[a-z0-9]+(?:-[a-z0-9]+)*\.md$")
+_QUOTE_MARKER = re.compile(r"^ {0,3}> ?")
+_FENCE = re.compile(r"^(`{3,}|~{3,})(.*)$")
+_IAL = re.compile(r"^\{:\s*([^}]*)\}\s*$")
+_REF_LINK = re.compile(r"!?\[((?:[^\[\]]|\[[^\[\]]*\])*)\]\[([^\[\]]*)\]")
+_LINK_DEFINITION = re.compile(r"^ {0,3}\[([^\[\]]+)\]:\s*\S")
+_INLINE_CODE = re.compile(r"(`+)(.+?)\1")
+_LIQUID = re.compile(r"\{%.*?%\}|\{\{.*?\}\}")
+
+
+@dataclass
+class Block:
+    """A blockquote or a fenced code block of a Markdown file.
+
+    Attributes
+    ----------
+    kind
+        ``"quote"`` or ``"code"``.
+    line
+        Line number (1-based, in the whole file) where the block starts.
+    depth
+        Blockquote nesting level: of the quote itself, or of the text holding the code.
+    classes
+        Classes from the ``{: ...}`` line after the block; None when it has none.
+    children
+        Blocks directly inside a blockquote.
+    lines
+        A code block's content, or a blockquote's text lines (markers removed).
+    """
+
+    kind: str
+    line: int
+    depth: int
+    classes: list[str] | None = None
+    children: list[Block] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    parent: Block | None = field(default=None, repr=False)
+
+
+@dataclass
+class CodeBlock:
+    """A fenced code block as the consistency test needs it."""
+
+    line: int
+    classes: list[str]
+    text: str
+    in_solution: bool
+
+
+@dataclass
+class ParsedFile:
+    """A Markdown file split into front matter and blocks."""
+
+    path: Path
+    lines: list[str]
+    front_matter: dict | None
+    body_start: int
+    blocks: list[Block]
+    code_spans: set[int]
+    problems: list[str]
+
+
+def _strip_markers(line: str, limit: int | None = None) -> tuple[int, str]:
+    """Remove up to ``limit`` blockquote markers; return (markers removed, rest)."""
+    depth = 0
+    while limit is None or depth < limit:
+        match = _QUOTE_MARKER.match(line)
+        if not match:
+            break
+        line = line[match.end():]
+        depth += 1
+    return depth, line
+
+
+def _ial_classes(text: str) -> list[str] | None:
+    """The classes of a block attribute line such as ``{: .challenge}``, or None."""
+    match = _IAL.match(text.strip())
+    if not match:
+        return None
+    return [token[1:] for token in match.group(1).split() if token.startswith(".")]
+
+
+def _walk(blocks: list[Block]):
+    for block in blocks:
+        yield block
+        yield from _walk(block.children)
+
+
+def parse_markdown(path: str | Path, label: str | None = None) -> ParsedFile:
+    """Read a lesson Markdown file into front matter and a tree of blocks.
+
+    Parameters
+    ----------
+    path
+        The file.
+    label
+        How the file is named in messages; ``path`` as given by default.
+
+    Returns
+    -------
+    ParsedFile
+        With ``problems`` listing what could not be parsed (bad front matter,
+        unclosed code blocks, blocks without a class line).
+    """
+    path = Path(path)
+    label = label or str(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    problems: list[str] = []
+    front_matter = None
+    body_start = 0
+    if lines and lines[0].strip() == "---":
+        end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
+        if end is None:
+            problems.append(f"{label}:1: front matter is not closed by a '---' line")
+        else:
+            try:
+                front_matter = yaml.safe_load("\n".join(lines[1:end])) or {}
+            except yaml.YAMLError as exc:
+                problems.append(f"{label}:1: front matter is not valid YAML: {exc}")
+            else:
+                if not isinstance(front_matter, dict):
+                    problems.append(f"{label}:1: front matter must be a YAML mapping")
+                    front_matter = None
+            body_start = end + 1
+
+    roots: list[Block] = []
+    stack: list[Block] = []  # open blockquotes, innermost last
+    fence: tuple[Block, str] | None = None  # open code block and its fence marker
+    awaiting: list[Block] = []  # blocks that closed on the previous line, waiting for a class
+    code_spans: set[int] = set()
+
+    def add(block: Block) -> None:
+        block.parent = stack[-1] if stack else None
+        (stack[-1].children if stack else roots).append(block)
+
+    def unclassed(block: Block) -> str:
+        what = "blockquote" if block.kind == "quote" else "code block"
+        example = "{: .challenge}" if block.kind == "quote" else "{: .language-python}"
+        return (f"{label}:{block.line}: {what} has no class; put a line such as {example} "
+                "directly after its last line")
+
+    for index in range(body_start, len(lines)):
+        number = index + 1
+        raw = lines[index]
+        if fence is not None:
+            block, marker = fence
+            depth, content = _strip_markers(raw, block.depth)
+            if depth < block.depth and raw.strip():
+                problems.append(f"{label}:{block.line}: code block is not closed before its "
+                                "blockquote ends")
+                fence = None
+            else:
+                code_spans.add(number)
+                closing = _FENCE.match(content.strip())
+                if closing and closing.group(1)[0] == marker[0] and \
+                        len(closing.group(1)) >= len(marker) and not closing.group(2).strip():
+                    fence = None
+                    awaiting = [block]
+                else:
+                    block.lines.append(content)
+                continue
+
+        depth, content = _strip_markers(raw)
+        while stack and stack[-1].depth > depth:
+            awaiting.append(stack.pop())
+        classes = _ial_classes(content)
+        if classes is not None:
+            # A class line belongs to the quote one level deeper that ends here, or else to
+            # the code block that ended on the line before, at this depth.
+            targets = [b for b in awaiting if b.kind == "quote" and b.depth == depth + 1] or \
+                      [b for b in awaiting if b.kind == "code" and b.depth == depth]
+            if targets:
+                targets[0].classes = classes
+        for block in awaiting:
+            if block.classes is None:
+                problems.append(unclassed(block))
+        awaiting = []
+        if classes is not None:
+            continue
+        while len(stack) < depth:
+            block = Block("quote", number, len(stack) + 1)
+            add(block)
+            stack.append(block)
+        if stack:
+            stack[-1].lines.append(content)
+        opening = _FENCE.match(content.strip())
+        if opening and not content.startswith("    "):
+            block = Block("code", number, depth)
+            add(block)
+            code_spans.add(number)
+            fence = (block, opening.group(1))
+            if opening.group(2).strip():
+                problems.append(f"{label}:{number}: code fence names a language "
+                                f"('{opening.group(2).strip()}'); remove it and give the class in "
+                                "a line such as {: .language-python} after the block")
+    if fence is not None:
+        problems.append(f"{label}:{fence[0].line}: code block is never closed")
+    for block in awaiting + stack[::-1]:
+        if block.classes is None:
+            problems.append(unclassed(block))
+    return ParsedFile(path, lines, front_matter, body_start, roots, code_spans, problems)
+
+
+def code_blocks(path: str | Path) -> list[CodeBlock]:
+    """The fenced code blocks of a Markdown file, with their classes and context."""
+    parsed = parse_markdown(path)
+    result = []
+    for block in _walk(parsed.blocks):
+        if block.kind != "code":
+            continue
+        in_solution = False
+        parent = block.parent
+        while parent is not None:
+            in_solution = in_solution or "solution" in (parent.classes or [])
+            parent = parent.parent
+        result.append(CodeBlock(block.line, block.classes or [], "\n".join(block.lines),
+                                in_solution))
+    return result
+
+
+def link_definitions(lines: list[str], skip: set[int] = frozenset()) -> set[str]:
+    """Normalised names of the reference-link definitions among ``lines``."""
+    names = set()
+    for number, line in enumerate(lines, start=1):
+        if number in skip:
+            continue
+        match = _LINK_DEFINITION.match(_strip_markers(line)[1])
+        if match:
+            names.add(_normalise_ref(match.group(1)))
+    return names
+
+
+def _normalise_ref(name: str) -> str:
+    return " ".join(name.lower().split())
+
+
+def _check_blocks(parsed: ParsedFile, label: str) -> list[str]:
+    problems = []
+    for block in _walk(parsed.blocks):
+        if block.classes is None:
+            continue  # already reported by the parser
+        where = f"{label}:{block.line}"
+        if block.kind == "quote":
+            unknown = [c for c in block.classes if c not in BLOCKQUOTE_CLASSES]
+            if unknown or len(block.classes) != 1:
+                problems.append(f"{where}: blockquote class {block.classes} is not one of "
+                                f"{', '.join(sorted(BLOCKQUOTE_CLASSES))}")
+                continue
+            kind = block.classes[0]
+            if kind in ("challenge", "solution"):
+                first = next((t for t in block.lines if t.strip()), "")
+                if not first.startswith("## "):
+                    problems.append(f"{where}: a {kind} must start with a '## Title' line")
+            if kind == "challenge" and not any(
+                c.kind == "quote" and c.classes == ["solution"] for c in block.children
+            ):
+                problems.append(f"{where}: challenge has no solution; nest a '> > ## Solution' "
+                                "blockquote with '> {: .solution}' inside it")
+            if kind == "solution" and (block.parent is None or block.parent.classes != ["challenge"]):
+                problems.append(f"{where}: solution is not nested inside a challenge")
+        else:
+            base = [c for c in block.classes if c in CODE_CLASSES]
+            extra = [c for c in block.classes if c not in CODE_CLASSES]
+            if len(base) != 1:
+                hint = " (use language-python, not python)" if "python" in block.classes else ""
+                problems.append(f"{where}: code block classes {block.classes} must include "
+                                f"exactly one of {', '.join(sorted(CODE_CLASSES))}{hint}")
+                continue
+            for cls in extra:
+                if base[0] not in CODE_MODIFIERS.get(cls, ()):
+                    problems.append(f"{where}: class '{cls}' is not allowed on a {base[0]} "
+                                    "code block")
+    return problems
+
+
+def _check_links_and_lengths(parsed: ParsedFile, label: str, shared: set[str]) -> list[str]:
+    problems = []
+    includes_links = any(line.strip() == LINKS_INCLUDE for line in parsed.lines)
+    known = link_definitions(parsed.lines, parsed.code_spans)
+    if includes_links:
+        known |= shared
+    in_raw = False
+    for number, line in enumerate(parsed.lines, start=1):
+        if number in parsed.code_spans:
+            continue
+        content = _strip_markers(line)[1]
+        is_table = content.lstrip().startswith("|")
+        is_definition = bool(_LINK_DEFINITION.match(content))
+        if len(line) > MAX_LINE_LENGTH and not (is_table or is_definition):
+            problems.append(f"{label}:{number}: line is {len(line)} characters long; wrap it "
+                            f"at {MAX_LINE_LENGTH}")
+        if "{% raw %}" in line:
+            in_raw = True
+        prose = _INLINE_CODE.sub("", _LIQUID.sub("", line))
+        if not in_raw and number > parsed.body_start:
+            for match in _REF_LINK.finditer(prose):
+                name = match.group(2) or match.group(1)
+                if _normalise_ref(name) not in known:
+                    where = "this file or _includes/links.md" if includes_links else (
+                        f"this file (it does not include {LINKS_FILE})")
+                    problems.append(f"{label}:{number}: link reference '[{name}]' is not "
+                                    f"defined in {where}")
+        if "{% endraw %}" in line:
+            in_raw = False
+    return problems
+
+
+def _check_episode_front_matter(parsed: ParsedFile, label: str) -> list[str]:
+    fm = parsed.front_matter
+    if fm is None:
+        return [] if parsed.problems else [f"{label}:1: episode has no '---' front matter"]
+    problems = []
+    for key, kind in EPISODE_KEYS.items():
+        if key not in fm:
+            problems.append(f"{label}:1: front matter lacks '{key}'")
+            continue
+        value = fm[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            problems.append(f"{label}:1: front matter '{key}' must be {kind.__name__}, "
+                            f"not {type(value).__name__} ({value!r})")
+        elif kind is int and value < 0:
+            problems.append(f"{label}:1: front matter '{key}' must not be negative")
+        elif kind is list and (not value or not all(isinstance(v, str) and v for v in value)):
+            problems.append(f"{label}:1: front matter '{key}' must be a non-empty list of "
+                            "strings")
+        elif kind is str and not value.strip():
+            problems.append(f"{label}:1: front matter '{key}' is empty")
+    for key in fm:
+        if key not in EPISODE_KEYS:
+            problems.append(f"{label}:1: unknown front matter key '{key}' (allowed: "
+                            f"{', '.join(EPISODE_KEYS)})")
+    return problems
+
+
+def check_file(path: str | Path, shared_links: set[str], label: str | None = None,
+               episode: bool = False) -> list[str]:
+    """Check one Markdown file.
+
+    Parameters
+    ----------
+    path
+        The file.
+    shared_links
+        Normalised names defined in ``_includes/links.md``.
+    label
+        How the file is named in messages.
+    episode
+        Apply the episode rules (front matter keys and types, last line).
+
+    Returns
+    -------
+    list of str
+        ``file:line: message`` for each problem; empty if the file passes.
+    """
+    label = label or str(path)
+    parsed = parse_markdown(path, label)
+    problems = list(parsed.problems)
+    if episode:
+        problems += _check_episode_front_matter(parsed, label)
+        last = next((i for i in range(len(parsed.lines) - 1, -1, -1) if parsed.lines[i].strip()),
+                    None)
+        if last is None or parsed.lines[last].strip() != LINKS_INCLUDE:
+            problems.append(f"{label}:{(last or 0) + 1}: the last line must be '{LINKS_INCLUDE}'")
+    elif parsed.front_matter is None and not parsed.problems:
+        problems.append(f"{label}:1: page has no '---' front matter, so Jekyll copies it "
+                        "unrendered")
+    elif parsed.front_matter is not None and Path(path).name != "index.md" and \
+            not parsed.front_matter.get("title"):
+        problems.append(f"{label}:1: front matter lacks 'title'")
+    problems += _check_blocks(parsed, label)
+    problems += _check_links_and_lengths(parsed, label, shared_links)
+    return problems
+
+
+def episode_files(root: str | Path) -> list[Path]:
+    """The episode files of a lesson, sorted by name."""
+    return sorted((Path(root) / EPISODE_DIR).glob("*.md"))
+
+
+def check_numbering(names: list[str]) -> list[str]:
+    """Check that episode file names are ``NN-slug.md`` numbered 01, 02, ... without gaps."""
+    problems = []
+    numbers = []
+    for name in sorted(names):
+        match = _EPISODE_NAME.match(name)
+        if not match:
+            problems.append(f"{EPISODE_DIR}/{name}:1: episode file name must look like "
+                            "'NN-lower-case-slug.md'")
+            continue
+        numbers.append((int(match.group(1)), name))
+    for expected, (number, name) in enumerate(numbers, start=1):
+        if number != expected:
+            problems.append(f"{EPISODE_DIR}/{name}:1: episode number {number:02d} breaks the "
+                            f"sequence; expected {expected:02d}")
+            break
+    return problems
+
+
+def check_lesson(root: str | Path = ".") -> list[str]:
+    """Check every episode and page of the lesson under ``root``.
+
+    Returns
+    -------
+    list of str
+        ``file:line: message`` for each problem, files relative to ``root``;
+        empty if the lesson passes.
+    """
+    root = Path(root)
+    problems = []
+    links_path = root / LINKS_FILE
+    shared: set[str] = set()
+    if links_path.is_file():
+        shared = link_definitions(links_path.read_text(encoding="utf-8").splitlines())
+    else:
+        problems.append(f"{LINKS_FILE}:1: file is missing")
+    episodes = episode_files(root)
+    if not episodes:
+        problems.append(f"{EPISODE_DIR}:1: no episodes found")
+    problems += check_numbering([p.name for p in episodes])
+    for path in episodes:
+        problems += check_file(path, shared, str(path.relative_to(root)), episode=True)
+    pages = [root / name for name in PAGES] + sorted((root / "_extras").glob("*.md"))
+    for path in pages:
+        if not path.is_file():
+            problems.append(f"{path.relative_to(root)}:1: file is missing")
+            continue
+        problems += check_file(path, shared, str(path.relative_to(root)))
+    return problems
+
+
+def main(argv: list[str]) -> int:
+    root = Path(argv[0]) if argv else Path(__file__).resolve().parents[1]
+    problems = check_lesson(root)
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} problem(s) in the lesson under {root}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
