@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -168,11 +169,10 @@ def score_structures(structures: Sequence[Structure], *, forces: bool = False,
         for start in range(0, len(todo), chunk_size):
             idx = todo[start:start + chunk_size]
             graphs = [model.graph_converter(structures[i]) for i in idx]
-            if "f" in task:
+            with warnings.catch_warnings(), torch.set_grad_enabled("f" in task):
+                # CHGNet converts a grad-tracking volume to a float internally; harmless here.
+                warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad")
                 preds = model.predict_graph(graphs, task=task, batch_size=batch_size)
-            else:
-                with torch.no_grad():
-                    preds = model.predict_graph(graphs, task=task, batch_size=batch_size)
             preds = [preds] if isinstance(preds, dict) else preds
             for i, p in zip(idx, preds):
                 out = {k: np.asarray(v) for k, v in p.items()}

@@ -1,0 +1,248 @@
+"""Candidate pools: orderings with reference CHGNet energies, shipped in ``data/pools``.
+
+The shipped pool ``"li6ps5cl"`` holds all 48 orderings of Li6PS5Cl at cell
+size 1 and a fixed-seed random sample of the 395,632 orderings at cell size 2,
+each with its CHGNet energy per atom. ``almat build-pool`` regenerates it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pymatgen.core import Structure
+
+from almat.orderings import Orderings
+from almat.structures import DATA_DIR
+
+POOL_DIR = DATA_DIR / "pools"
+POOLS = ("li6ps5cl",)
+
+
+class PoolError(ValueError):
+    """A pool is missing, unknown or inconsistent."""
+
+
+@dataclass(frozen=True, eq=False)
+class Pool:
+    """Candidates for active learning and their reference energies.
+
+    Attributes
+    ----------
+    name
+        Short name, e.g. ``"li6ps5cl"``.
+    orderings
+        The candidates as a compact table.
+    reference
+        One row per candidate, indexed by ``id``: ``cell_size``,
+        ``energy_per_atom`` (CHGNet, eV/atom; NaN where unknown) and
+        ``min_li_li`` (shortest Li-Li distance, Å).
+    """
+
+    name: str
+    orderings: Orderings
+    reference: pd.DataFrame
+
+    def __post_init__(self):
+        if len(self.reference) != len(self.orderings):
+            raise PoolError(
+                f"Pool {self.name!r}: {len(self.orderings)} orderings but {len(self.reference)} "
+                "reference rows."
+            )
+
+    def __len__(self) -> int:
+        return len(self.orderings)
+
+    def __repr__(self) -> str:
+        sizes = self.reference["cell_size"].value_counts().sort_index()
+        by = ", ".join(f"{n} at cell size {s}" for s, n in sizes.items())
+        return f"<Pool {self.name!r}: {len(self)} orderings ({by})>"
+
+    @property
+    def ids(self) -> list[str]:
+        return self.reference.index.tolist()
+
+    @property
+    def energies(self) -> np.ndarray:
+        """Reference energies per atom (eV/atom), in pool order."""
+        return self.reference["energy_per_atom"].to_numpy(dtype=float)
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the ordering table; a labels file records it to refuse other pools."""
+        h = hashlib.sha256()
+        o = self.orderings
+        h.update(np.ascontiguousarray(o.hnfs[o.hnf_index]).astype(np.int64).tobytes())
+        h.update(np.ascontiguousarray(o.labels).astype(np.int8).tobytes())
+        return h.hexdigest()[:16]
+
+    def structure(self, i: int) -> Structure:
+        """Candidate ``i`` as a pymatgen Structure (vacancies removed)."""
+        return self.orderings.structure(int(i))
+
+    def atoms(self, i: int):
+        """Candidate ``i`` as ase Atoms with vacancies as ``"X"``."""
+        return self.orderings.atoms(int(i))
+
+    def subset(self, indices: Sequence[int] | np.ndarray, name: str | None = None) -> Pool:
+        """A smaller pool with the chosen candidates."""
+        idx = np.asarray(indices, dtype=int)
+        return Pool(name or f"{self.name}-subset", self.orderings.subset(idx),
+                    self.reference.iloc[idx].copy())
+
+
+def min_li_li(structure: Structure, species: str = "Li", cutoff: float = 8.0) -> float:
+    """Shortest distance (Å) between two ``species`` sites, periodic images included.
+
+    In Li6PS5Cl the two 48h sites of a pair are 1.8 Å apart; an ordering that
+    fills both puts two Li+ ions closer than any stable Li compound does.
+    """
+    idx = [i for i, s in enumerate(structure) if s.specie.symbol == species]
+    if not idx:
+        return float("nan")
+    sub = Structure.from_sites([structure[i] for i in idx])
+    dists = sub.get_neighbor_list(r=cutoff)[3]
+    dists = dists[dists > 1e-8]
+    return float(dists.min()) if len(dists) else float("nan")
+
+
+def make_pool(orderings: Orderings, energies: Sequence[float] | None = None,
+              name: str = "pool", ids: Sequence[str] | None = None) -> Pool:
+    """Build a pool in memory from an orderings table and optional reference energies.
+
+    Parameters
+    ----------
+    orderings
+        The candidates.
+    energies
+        Reference energy per atom (eV/atom) of each candidate; NaN if unknown.
+    name
+        Name of the pool.
+    ids
+        Identifiers; ``c{cell size}-{row:06d}`` by default.
+    """
+    sizes = orderings.cell_sizes
+    if ids is None:
+        ids = [f"c{s}-{i:06d}" for i, s in enumerate(sizes)]
+    e = np.full(len(orderings), np.nan) if energies is None else np.asarray(energies, dtype=float)
+    ref = pd.DataFrame({
+        "cell_size": sizes,
+        "energy_per_atom": e,
+        "min_li_li": [round(min_li_li(orderings.structure(i)), 4) for i in range(len(orderings))],
+    }, index=pd.Index(list(ids), name="id"))
+    return Pool(name, orderings, ref)
+
+
+def _paths(name: str, directory: Path) -> tuple[Path, Path, Path]:
+    return directory / f"{name}.npz", directory / f"{name}.csv", directory / f"{name}.json"
+
+
+def save_pool(pool: Pool, directory: str | Path = POOL_DIR, provenance: dict | None = None) -> Path:
+    """Write a pool as ``NAME.npz`` (table), ``NAME.csv`` (reference) and ``NAME.json`` (provenance)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    npz, csv, meta = _paths(pool.name, directory)
+    o = pool.orderings
+    np.savez_compressed(npz, parent=json.dumps(o.parent.as_dict()), sites=o.sites,
+                        species=json.dumps(o.species), hnfs=o.hnfs, hnf_index=o.hnf_index,
+                        labels=o.labels)
+    pool.reference.to_csv(csv, float_format="%.8f")
+    info = dict(provenance or {})
+    info.update(name=pool.name, n_orderings=len(pool), fingerprint=pool.fingerprint)
+    meta.write_text(json.dumps(info, indent=2) + "\n")
+    return npz
+
+
+def load_pool(name: str = "li6ps5cl", directory: str | Path = POOL_DIR) -> Pool:
+    """Load a shipped pool (about a second).
+
+    Parameters
+    ----------
+    name
+        ``"li6ps5cl"``: 48 orderings at cell size 1 and a fixed random sample at
+        cell size 2, with CHGNet energies.
+    directory
+        Where the pool files are; ``data/pools`` by default.
+    """
+    npz, csv, meta = _paths(name, Path(directory))
+    if not npz.exists() or not csv.exists():
+        known = ", ".join(sorted(p.stem for p in Path(directory).glob("*.npz"))) or "none"
+        raise PoolError(
+            f"No pool named {name!r} in {directory} (pools there: {known}). The lesson ships "
+            "'li6ps5cl'; if its files were deleted, `almat build-pool` makes them again "
+            "(about five minutes)."
+        )
+    with np.load(npz, allow_pickle=False) as z:
+        parent = Structure.from_dict(json.loads(str(z["parent"])))
+        species = tuple(tuple(s) for s in json.loads(str(z["species"])))
+        table = Orderings(parent, z["sites"], species, z["hnfs"], z["hnf_index"], z["labels"])
+    ref = pd.read_csv(csv, index_col="id")
+    pool = Pool(name, table, ref)
+    if meta.exists():
+        expected = json.loads(meta.read_text()).get("fingerprint")
+        if expected and expected != pool.fingerprint:
+            raise PoolError(f"Pool {name!r} files disagree with each other; run `almat build-pool`.")
+    return pool
+
+
+def build_pool(name: str = "li6ps5cl", n_sample: int = 3000, seed: int = 0,
+               backend: str = "auto", directory: str | Path = POOL_DIR,
+               progress: bool | None = True) -> Pool:
+    """Regenerate the shipped pool: enumerate, sample, score with CHGNet, save.
+
+    All orderings at cell size 1 are kept; ``n_sample`` of those at cell size
+    2 are drawn with ``numpy.random.default_rng(seed)`` from the canonically
+    ordered enumeration.
+    """
+    import platform
+
+    import chgnet
+    import icet
+    import pymatgen.core
+
+    from almat.enumeration import enumerate_table, resolve_backend
+    from almat.scoring import score_structures
+    from almat.structures import load_parent, set_occupancy
+
+    if name != "li6ps5cl":
+        raise PoolError(f"Only the 'li6ps5cl' pool can be built; got {name!r}.")
+    backend = resolve_backend(backend)
+    half = set_occupancy(load_parent(), 0.5)
+    size1 = enumerate_table(half, 1, 1, backend)
+    size2 = enumerate_table(half, 2, 2, backend)
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(size2), size=min(n_sample, len(size2)), replace=False))
+    table = Orderings.concatenate([size1, size2.subset(pick)])
+    ids = [f"c1-{i:06d}" for i in range(len(size1))] + [f"c2-{i:06d}" for i in pick]
+    structures = table.structures()
+    scores = score_structures(structures, cache=False, progress=progress)
+    ref = pd.DataFrame({
+        "cell_size": table.cell_sizes,
+        "energy_per_atom": scores["energy_per_atom"].round(8).to_numpy(),
+        "min_li_li": [round(min_li_li(s), 4) for s in structures],
+    }, index=pd.Index(ids, name="id"))
+    pool = Pool(name, table, ref)
+    save_pool(pool, directory, provenance={
+        "command": f"almat build-pool --n-sample {n_sample} --seed {seed} --backend {backend}",
+        "parent": "data/Li6PS5Cl.cif with the Li 48h occupancy set to 1/2",
+        "enumeration": {"backend": backend, "cell_size_1": len(size1), "cell_size_2": len(size2)},
+        "sample": {"cell_size": 2, "n": int(len(pick)), "seed": seed,
+                   "rule": "numpy.random.default_rng(seed).choice over the canonical order"},
+        "labels": "CHGNet 0.3.0 pretrained energy per atom (eV/atom), unrelaxed, CPU",
+        "versions": {"almat": _version(), "chgnet": chgnet.__version__, "icet": icet.__version__,
+                     "pymatgen": pymatgen.core.__version__, "python": platform.python_version()},
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+    })
+    return pool
+
+
+def _version() -> str:
+    from almat import __version__
+
+    return __version__
