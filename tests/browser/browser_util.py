@@ -1,0 +1,174 @@
+"""Helpers for the real-browser tests: Debian's Chromium driven by Playwright.
+
+Used by the website test and meant for the JupyterLab tests too. Import what you
+need; importing the ``chromium`` fixture into a test module makes it available::
+
+    from browser_util import chromium, serve_directory, PageErrors  # noqa: F401
+
+Rules these helpers enforce:
+
+- The browser is Debian's ``/usr/bin/chromium`` (``ALMAT_CHROMIUM`` overrides the
+  path), never a downloaded one, started with flags that keep it off the network.
+- When Playwright or Chromium is missing or does not start, a test *fails* if the
+  environment variable ``CI`` is set (CI must be able to run it), and is skipped
+  with the reason otherwise (a learner's laptop).
+- Screenshots and other artifacts go to ``artifacts/`` at the top of the repository,
+  or to the folder named by ``ALMAT_ARTIFACTS``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+#: Flags for a headless Chromium in a container, without background network traffic.
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+)
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Fail the test when running in CI (env ``CI`` set), skip it otherwise."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}. CI must provide it (see .ci/run), so this is a failure, "
+                    "not a skip.", pytrace=False)
+    pytest.skip(f"{reason}; browser tests are skipped outside CI")
+
+
+def chromium_path() -> str:
+    """Path of the Chromium executable, or :func:`unavailable` if there is none."""
+    path = os.environ.get("ALMAT_CHROMIUM", CHROMIUM)
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        unavailable(f"Chromium not found at {path} (Debian: apt-get install chromium; "
+                    "or set ALMAT_CHROMIUM)")
+    return path
+
+
+def artifacts_dir(*parts: str) -> Path:
+    """A folder for artifacts such as screenshots, created if needed.
+
+    ``artifacts/<parts...>`` at the top of the repository, or under the folder named
+    by the environment variable ``ALMAT_ARTIFACTS``.
+    """
+    base = Path(os.environ.get("ALMAT_ARTIFACTS", REPO_ROOT / "artifacts"))
+    folder = base.joinpath(*parts)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def screenshot(page, name: str, full_page: bool = True) -> Path:
+    """Save a PNG of ``page`` as ``artifacts/screenshots/<name>.png`` and return its path."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")
+    path = artifacts_dir("screenshots") / f"{safe}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        pass
+
+
+@contextmanager
+def serve_directory(directory: str | Path) -> Iterator[str]:
+    """Serve a folder over HTTP on 127.0.0.1, on a free port, in a background thread.
+
+    Yields
+    ------
+    str
+        The base URL, ending in ``/``.
+    """
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="static-site", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@contextmanager
+def launch_chromium(**launch_options) -> Iterator[object]:
+    """Start Playwright and Debian's Chromium; yield the Playwright ``Browser``.
+
+    Extra keyword arguments go to ``playwright.chromium.launch`` (for example
+    ``headless=False`` when debugging by hand).
+    """
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("Playwright for Python is not installed (pip install playwright)")
+    executable = chromium_path()
+    with sync_playwright() as playwright:
+        try:
+            browser = playwright.chromium.launch(
+                executable_path=executable, args=list(CHROMIUM_ARGS), **launch_options
+            )
+        except PlaywrightError as exc:
+            first_lines = "\n".join(str(exc).splitlines()[:6])
+            unavailable(f"Chromium at {executable} did not start: {first_lines}")
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One Chromium for the whole test session; make a fresh context or page per test."""
+    with launch_chromium() as browser:
+        yield browser
+
+
+class PageErrors:
+    """Record a page's JavaScript errors: console messages of type error, and uncaught exceptions.
+
+    A failed load of a page resource (a 404 for a script or stylesheet) is logged by
+    Chromium as a console error, so it is caught too.
+    """
+
+    def __init__(self, page) -> None:
+        self.messages: list[str] = []
+        page.on("console", self._on_console)
+        page.on("pageerror", self._on_page_error)
+
+    def _on_console(self, message) -> None:
+        if message.type == "error":
+            location = message.location or {}
+            where = location.get("url", "")
+            self.messages.append(f"console error: {message.text} ({where})")
+
+    def _on_page_error(self, error) -> None:
+        self.messages.append(f"uncaught exception: {error}")
+
+    def clear(self) -> None:
+        self.messages.clear()

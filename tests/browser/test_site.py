@@ -1,0 +1,179 @@
+"""The lesson website in a real browser (issue 5, item 2).
+
+The site is built with ``scripts/build_site.sh``, served on 127.0.0.1 and visited
+with Debian's Chromium. For every episode, each solution must start folded and
+unfold on click; no page may log a JavaScript error; every page links back to
+the index. Screenshots go to ``artifacts/screenshots/`` (or ``$ALMAT_ARTIFACTS``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urljoin
+
+import pytest
+from browser_util import PageErrors, chromium, screenshot, serve_directory, unavailable
+
+pytestmark = pytest.mark.browser
+__all__ = ["chromium"]  # the fixture, imported so that pytest finds it
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EPISODES = sorted((REPO_ROOT / "_episodes").glob("*.md"))
+#: Pages besides the episodes, by URL path relative to the site root.
+PAGES = ["", "setup/", "reference/", "keypoints/", "guide/", "discuss/", "about/", "license/",
+         "conduct/", "contributing/"]
+
+
+def build_site(destination: Path) -> Path:
+    if not shutil.which("jekyll"):
+        unavailable("jekyll is not installed (Debian: apt-get install jekyll), so the site "
+                    "cannot be built")
+    result = subprocess.run(["sh", str(REPO_ROOT / "scripts" / "build_site.sh"),
+                             str(destination)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return destination
+
+
+@pytest.fixture(scope="module")
+def site_dir(tmp_path_factory) -> Path:
+    return build_site(tmp_path_factory.mktemp("site") / "_site")
+
+
+@pytest.fixture(scope="module")
+def site_url(site_dir) -> str:
+    with serve_directory(site_dir) as url:
+        yield url
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def open_page(page, url: str) -> PageErrors:
+    """Go to ``url`` with error recording on, and wait until the page has loaded."""
+    errors = PageErrors(page)
+    response = page.goto(url, wait_until="load")
+    assert response is not None and response.ok, f"{url}: HTTP {response and response.status}"
+    return errors
+
+
+def solution_states(page) -> list[dict]:
+    """For each solution box: its toggle's state and whether its body is visible."""
+    return page.eval_on_selector_all(
+        "blockquote.solution",
+        """boxes => boxes.map(box => {
+            const button = box.querySelector(':scope > :first-child > button.fold-toggle');
+            const body = box.querySelector(':scope > .fold-body');
+            const shown = el => !!el && el.getClientRects().length > 0
+                && getComputedStyle(el).visibility !== 'hidden';
+            return {
+                hasToggle: !!button,
+                expanded: button ? button.getAttribute('aria-expanded') : null,
+                bodyVisible: shown(body),
+                contentVisible: Array.from(box.children).slice(1).some(shown),
+            };
+        })""",
+    )
+
+
+def solutions_in_source(episode: Path) -> int:
+    """Solutions in an episode's Markdown, counted from its class lines."""
+    return len(re.findall(r"^> \{: \.solution\}$", episode.read_text(encoding="utf-8"), re.M))
+
+
+@pytest.mark.parametrize("episode", EPISODES, ids=[p.stem for p in EPISODES])
+def test_solutions_start_folded_and_unfold_on_click(page, site_url, episode):
+    errors = open_page(page, urljoin(site_url, f"{episode.stem}/"))
+    states = solution_states(page)
+    assert len(states) == solutions_in_source(episode) > 0
+    for i, state in enumerate(states):
+        assert state["hasToggle"], f"solution {i + 1} has no fold button"
+        assert state["expanded"] == "false" and not state["bodyVisible"], \
+            f"solution {i + 1} of {episode.stem} is not folded at first: {state}"
+    screenshot(page, f"site-{episode.stem}")
+
+    toggles = page.locator("blockquote.solution button.fold-toggle")
+    for i in range(len(states)):
+        toggles.nth(i).click()
+        state = solution_states(page)[i]
+        assert state["expanded"] == "true" and state["bodyVisible"], \
+            f"solution {i + 1} of {episode.stem} did not unfold on click: {state}"
+        assert page.locator("blockquote.solution > .fold-body").nth(i).inner_text().strip()
+    screenshot(page, f"site-{episode.stem}-solutions-open")
+
+    toggles.first.click()
+    assert not solution_states(page)[0]["bodyVisible"], "a second click must fold it again"
+    assert errors.messages == []
+
+
+@pytest.mark.parametrize("path", PAGES + [f"{p.stem}/" for p in EPISODES])
+def test_page_has_no_errors_and_links_back_to_the_index(page, site_url, path):
+    url = urljoin(site_url, path)
+    errors = open_page(page, url)
+    if path in PAGES:  # the episode test takes the episodes' screenshots
+        screenshot(page, f"site-page-{path.strip('/') or 'index'}")
+    index_urls = {site_url, urljoin(site_url, "index.html")}
+    hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+    assert index_urls & set(hrefs), f"{url} has no link to the index {site_url}"
+
+    page.locator(".navbar-brand").click()
+    page.wait_for_load_state("load")
+    assert page.url in index_urls
+    assert page.locator("#schedule").is_visible()
+    assert errors.messages == [], errors.messages
+
+
+def test_episode_menu_leads_to_every_episode(page, site_url):
+    errors = open_page(page, site_url)
+    for episode in EPISODES:
+        page.locator(".navbar-episodes summary").click()
+        link = page.locator(f".navbar-episodes a[href$='{episode.stem}/']")
+        assert link.is_visible()
+        if episode == EPISODES[0]:
+            screenshot(page, "site-episode-menu", full_page=False)
+        link.click()
+        page.wait_for_load_state("load")
+        assert page.url == urljoin(site_url, f"{episode.stem}/")
+    assert errors.messages == []
+
+
+def test_checks_catch_a_broken_script(chromium, site_dir, tmp_path):
+    # The same checks on a copy of the site whose script throws: solutions stay unfolded
+    # and the error is recorded. Without this, the tests above could pass vacuously.
+    broken = tmp_path / "site"
+    shutil.copytree(site_dir, broken)
+    script = broken / "assets" / "js" / "lesson.js"
+    script.write_text('throw new Error("deliberately broken");\n' + script.read_text())
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        with serve_directory(broken) as url:
+            errors = open_page(page, urljoin(url, f"{EPISODES[1].stem}/"))
+            states = solution_states(page)
+        assert states and all(not s["hasToggle"] and s["contentVisible"] for s in states)
+        assert any("deliberately broken" in m for m in errors.messages), errors.messages
+    finally:
+        context.close()
+
+
+def test_checks_catch_a_missing_stylesheet(chromium, site_dir, tmp_path):
+    broken = tmp_path / "site"
+    shutil.copytree(site_dir, broken)
+    os.remove(broken / "assets" / "css" / "lesson.css")
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        with serve_directory(broken) as url:
+            errors = open_page(page, url)
+        assert any("404" in m for m in errors.messages), errors.messages
+    finally:
+        context.close()
