@@ -158,7 +158,7 @@ def score_structures(structures: Sequence[Structure], *, forces: bool = False,
                 "ordered structures. Enumerate orderings first (almat.enumerate_orderings)."
             )
     model = load_chgnet() if model is None else model
-    store = DEFAULT_CACHE if cache is True else (cache or None)
+    store = DEFAULT_CACHE if cache is True else (cache if isinstance(cache, ScoreCache) else None)
     task = _task(forces, stress, magmoms)
     name = _model_name(model)
     keys = [structure_key(s) for s in structures]

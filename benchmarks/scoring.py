@@ -1,0 +1,87 @@
+"""Scoring throughput and peak memory: score_structures against the original per-structure loop.
+
+Each case runs in its own Python process so that its peak resident memory (ru_maxrss) is its own.
+
+    python benchmarks/scoring.py                 # the 48 cell-size-1 orderings
+    python benchmarks/scoring.py --pool 3000     # 3,000 cell-size-2 orderings (26 atoms) of the pool
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+
+CASES = {
+    "loop (original script)": "loop",
+    "score_structures, energy": "e",
+    "score_structures, forces+stress": "efs",
+}
+
+CHILD = r"""
+import json, resource, sys, time
+import numpy as np
+import almat
+from almat.scoring import load_chgnet, score_structures
+mode, n_pool = sys.argv[1], int(sys.argv[2])
+if n_pool:
+    pool = almat.load_pool("li6ps5cl")
+    rows = np.flatnonzero(pool.reference["cell_size"].to_numpy() == 2)[:n_pool]
+    structures = pool.orderings.structures(rows)
+else:
+    structures = almat.enumerate_orderings(almat.set_occupancy(almat.load_parent(), 0.5), 1)
+model = load_chgnet()
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+if mode == "loop":
+    energies = [float(model.predict_structure(s, task="efsm")["e"]) for s in structures]
+elif mode == "loop-e":
+    energies = [float(model.predict_structure(s, task="e")["e"]) for s in structures]
+else:
+    df = score_structures(structures, forces="f" in mode, stress="s" in mode, cache=False,
+                          progress=False)
+    energies = df["energy_per_atom"].tolist()
+dt = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"n": len(structures), "atoms": len(structures[0]), "seconds": dt,
+                  "peak_gib": peak / 2**20, "before_gib": base / 2**20, "energies": energies}))
+"""
+
+
+def run_case(mode: str, n_pool: int) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, mode, str(n_pool)], capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--pool", type=int, default=0,
+                        help="score this many cell-size-2 orderings of the shipped pool instead of the 48")
+    parser.add_argument("--skip-loop", action="store_true", help="skip the per-structure loop")
+    args = parser.parse_args()
+    cases = {"loop, energy+forces+stress+magmoms (original script)": "loop",
+             "loop, energy only": "loop-e",
+             "score_structures, energy (default)": "e",
+             "score_structures, forces+stress": "efs"}
+    if args.skip_loop:
+        cases = {k: v for k, v in cases.items() if not v.startswith("loop")}
+    print(f"machine: {platform.machine()}, {platform.processor() or '?'}; python {platform.python_version()}")
+    results = {name: run_case(mode, args.pool) for name, mode in cases.items()}
+    first = next(iter(results.values()))
+    ref = results.get("loop, energy only", first)
+    print(f"{first['n']} structures of {first['atoms']} atoms")
+    print(f"{'case':55s} {'time/s':>8s} {'struct/s':>9s} {'speed-up':>9s} {'peak GiB':>9s} {'max |dE|':>10s}")
+    for name, r in results.items():
+        dE = max(abs(a - b) for a, b in zip(r["energies"], ref["energies"]))
+        print(f"{name:55s} {r['seconds']:8.2f} {r['n'] / r['seconds']:9.1f} "
+              f"{ref['seconds'] / r['seconds']:8.2f}x {r['peak_gib']:9.2f} {dE:10.1e}")
+    print("speed-up is against 'loop, energy only' run in the same invocation; "
+          "peak is the whole process (model included).")
+
+
+if __name__ == "__main__":
+    main()

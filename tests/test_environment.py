@@ -1,0 +1,38 @@
+"""environment.yml (conda learners) and pyproject.toml (pip learners) ask for the same packages."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _norm(req: str) -> tuple[str, str]:
+    name, spec = re.match(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", req.strip()).groups()
+    return name.lower().replace("_", "-"), spec.replace(" ", "")
+
+
+def _conda():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    return env, conda, pip
+
+
+def test_pip_section_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = dict(_norm(r) for r in project["dependencies"] + project["optional-dependencies"]["test"])
+    _, _, pip = _conda()
+    listed = dict(_norm(r) for r in pip if not r.startswith("-"))
+    assert listed == wanted
+    assert "-e ." in pip  # the package itself
+
+
+def test_conda_side_has_python_311_and_enumlib():
+    env, conda, _ = _conda()
+    assert env["name"] == "almat"
+    assert "conda-forge" in env["channels"]
+    assert "python=3.11" in conda
+    assert "enumlib" in conda
