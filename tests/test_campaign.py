@@ -1,0 +1,397 @@
+"""Campaign: picks, labels, refusals, undo, metrics, and a labels file that survives a restart.
+
+The pool is the 48 orderings of Li6PS5Cl at cell size 1 with a synthetic
+energy, so no test here needs CHGNet. A kernel restart is simulated by
+deleting the campaign and creating it again from its labels file.
+"""
+
+import gc
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from almat.campaign import (
+    Campaign,
+    CampaignError,
+    LabelError,
+    LabelsFileError,
+    TruncatedLabelsWarning,
+)
+from almat.enumeration import enumerate_table
+from almat.oracles import Label, OracleRefusal, TableOracle
+from almat.pool import make_pool
+
+N = 48
+#: Synthetic energies (eV/atom), all distinct, from -4.45 to -4.15; the lowest is
+#: candidate 30, since 30 * 2.4 + 0.3 = 72.3 rad lies 0.04 rad from 23π.
+ENERGIES = -4.30 + 0.15 * np.cos(np.arange(N) * 2.4 + 0.3)
+LOWEST = int(np.argmin(ENERGIES))
+
+
+@pytest.fixture(scope="module")
+def table(half):
+    return enumerate_table(half, max_cell_size=1)
+
+
+@pytest.fixture(scope="module")
+def pool(table):
+    return make_pool(table, ENERGIES, name="size1")
+
+
+@pytest.fixture(scope="module")
+def features(pool):
+    from almat.features import ClusterVectorFeaturizer
+
+    return ClusterVectorFeaturizer(pool.orderings.parent).transform(pool)
+
+
+@pytest.fixture
+def new(pool, features):
+    """Campaign on the test pool; the features are computed once for the module."""
+    def make(*args, **kwargs):
+        kwargs.setdefault("featurizer", lambda orderings: features)
+        return Campaign(pool, *args, **kwargs)
+
+    return make
+
+
+def lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_the_synthetic_pool_is_what_the_tests_assume():
+    assert LOWEST == 30
+    assert len(np.unique(ENERGIES)) == N
+    assert ENERGIES.min() == pytest.approx(-4.45, abs=1e-3)
+
+
+def test_first_labels_are_random_then_the_strategy_picks_among_the_unlabelled(pool):
+    c = Campaign(pool, TableOracle(), strategy="greedy", seed=3, n_initial=5)
+    c.run(12)
+    h = c.history
+    assert list(h["step"]) == list(range(1, 13))
+    assert list(h["strategy"]) == ["initial"] * 5 + ["greedy"] * 7
+    assert h["index"].is_unique
+    assert np.array_equal(h["label"].to_numpy(), ENERGIES[h["index"].to_numpy()])
+    assert (h["labelled_by"] == "table").all() and (h["event"] == "label").all()
+    # mu and sigma are recorded once two labels exist
+    assert h["mu"].iloc[:2].isna().all() and h["mu"].iloc[2:].notna().all()
+    assert (h["sigma"].iloc[2:] > 0).all()
+    assert pd.to_datetime(h["time"]).dt.tz is not None
+    # greedy labels the lowest predicted energy among those still unlabelled
+    mu, _ = c.predict()
+    q = c.suggest()
+    free = np.setdiff1d(np.arange(N), h["index"])
+    assert q.index == free[np.argmin(mu[free])]
+    assert q.mu == pytest.approx(mu[q.index])
+
+
+def test_suggest_is_stable_until_something_happens_and_step_labels_it(new):
+    c = new(TableOracle(), seed=0, n_initial=3)
+    c.run(4)
+    q = c.suggest()
+    assert c.suggest() == q
+    row = c.step()
+    assert row["index"] == q.index and row["label"] == ENERGIES[q.index]
+    assert row["mu"] == pytest.approx(q.mu) and row["strategy"] == "lcb"
+    assert c.suggest().index != q.index
+
+
+def test_same_seed_same_picks_other_seed_other_picks(new):
+    def picks(seed):
+        c = new(TableOracle(), strategy="lcb", seed=seed)
+        c.run(20)
+        return c.history["index"].tolist()
+
+    assert picks(7) == picks(7)
+    assert picks(7) != picks(8)
+
+
+def test_a_restart_loses_nothing_and_carries_on_as_if_uninterrupted(new, tmp_path):
+    path = tmp_path / "labels.jsonl"
+    straight = new(TableOracle(), seed=5, n_initial=4)
+    straight.run(15)
+
+    c = new(TableOracle(), seed=5, n_initial=4, labels_path=path)
+    c.run(9)
+    before, next_pick = c.history, c.suggest()
+    assert len(lines(path)) == 1 + 9  # header and one line per label, written at once
+    del c
+    gc.collect()
+
+    again = new(TableOracle(), seed=5, n_initial=4, labels_path=path)
+    pd.testing.assert_frame_equal(again.history, before)
+    assert again.suggest() == next_pick
+    again.run(6)
+    cols = ["index", "strategy", "label"]
+    pd.testing.assert_frame_equal(again.history[cols], straight.history[cols])
+    np.testing.assert_allclose(again.history["mu"], straight.history["mu"], rtol=1e-12)
+    np.testing.assert_allclose(again.history["sigma"], straight.history["sigma"], rtol=1e-12)
+
+
+def test_the_file_is_plain_json_lines_with_a_header(pool, tmp_path, new):
+    path = tmp_path / "run.jsonl"
+    c = new(TableOracle(), seed=2, labels_path=path)
+    c.step()
+    c.submit("-4.3", index=(int(c.history["index"].iloc[0]) + 1) % N)
+    header, first, second = lines(path)
+    assert header["type"] == "header" and header["pool"] == "size1"
+    assert header["fingerprint"] == pool.fingerprint and header["seed"] == 2
+    assert {"created", "almat"} <= header.keys()
+    assert first["type"] == "label" and first["labelled_by"] == "table"
+    assert first["label"] == ENERGIES[first["index"]] and first["id"] == pool.ids[first["index"]]
+    assert second["labelled_by"] == "human" and second["label"] == -4.3
+    assert second["strategy"] == "manual"
+
+
+def test_a_file_of_another_pool_is_refused_and_left_alone(pool, table, tmp_path, new):
+    path = tmp_path / "labels.jsonl"
+    new(TableOracle(), labels_path=path).run(2)
+    content = path.read_bytes()
+    other = make_pool(table.subset(np.arange(40)), ENERGIES[:40], name="first40")
+    with pytest.raises(LabelsFileError) as err:
+        Campaign(other, TableOracle(), labels_path=path)
+    message = str(err.value)
+    assert "'size1'" in message and "'first40'" in message
+    assert pool.fingerprint in message and other.fingerprint in message
+    assert "labels-first40-" in message  # a new file name is suggested
+    assert path.read_bytes() == content
+
+
+@pytest.mark.parametrize("bad", ["abc", "", "   ", "nan", "inf", "-inf", "1,5", 1e6, -1e6,
+                                 float("nan"), float("inf"), None, True, [-4.3]])
+def test_a_bad_entry_is_refused_and_nothing_is_written(new, tmp_path, bad):
+    path = tmp_path / "labels.jsonl"
+    c = new(TableOracle(), labels_path=path, n_initial=2)
+    c.run(3)
+    content, query = path.read_bytes(), c.suggest()
+    with pytest.raises(LabelError):
+        c.submit(bad)
+    assert path.read_bytes() == content
+    assert c.n_labels == 3 and len(c.history) == 3 and c.suggest() == query
+
+
+def test_the_plausible_range_is_the_reference_range_widened_by_one_ev(new, tmp_path):
+    # reference -4.45 .. -4.15 eV/atom, so labels from -5.45 to -3.15 are accepted
+    low, high = ENERGIES.min() - 1.0, ENERGIES.max() + 1.0
+    path = tmp_path / "labels.jsonl"
+    c = new(TableOracle(), labels_path=path)
+    for value in (low - 0.01, high + 0.01, -4300.0, -0.0043):  # meV or total energy by mistake
+        with pytest.raises(LabelError, match="eV/atom"):
+            c.submit(value)
+    assert len(lines(path)) == 1
+    c.submit(f"  {low + 0.01} ")
+    c.submit("\u22124.2")  # a typographic minus sign, as copied from a PDF
+    assert c.labels["label"].tolist() == [pytest.approx(low + 0.01), -4.2]
+
+
+def test_without_a_reference_labels_must_lie_within_five_ev_of_their_median(table):
+    c = Campaign(make_pool(table, None, name="unknown"), TableOracle())
+    c.submit(-4.3, index=0)  # nothing to compare with yet: any finite number
+    c.submit(-4.2, index=1)
+    with pytest.raises(LabelError):
+        c.submit(-9.3, index=2)  # median -4.25, so -9.25 .. 0.75 is allowed
+    c.submit(-9.2, index=2)
+    assert c.n_labels == 3
+
+
+def test_labels_are_never_overwritten_undo_is_recorded_not_erased(new, tmp_path):
+    path = tmp_path / "labels.jsonl"
+    c = new(TableOracle(), labels_path=path, n_initial=2)
+    c.run(3)
+    target = int(c.history["index"].iloc[-1])
+    with pytest.raises(LabelError, match="undo"):
+        c.submit(-4.2, index=target)
+    assert len(lines(path)) == 4
+    undone = c.undo()
+    assert undone["event"] == "undo" and undone["undoes"] == 3 and undone["index"] == target
+    assert c.n_labels == 2 and target not in c.labels["index"].tolist()
+    c.submit(-4.2, index=target)
+    events = lines(path)[1:]
+    assert [e["type"] for e in events] == ["label", "label", "label", "undo", "label"]
+    assert events[2]["label"] == ENERGIES[target]  # the undone label is still in the file
+    assert events[3]["undoes"] == 3 and events[4]["label"] == -4.2
+    assert c.labels.set_index("index").loc[target, "label"] == -4.2
+    # the resumed campaign sees the same effective labels
+    again = new(TableOracle(), labels_path=path, n_initial=2)
+    pd.testing.assert_frame_equal(again.labels, c.labels)
+
+
+def test_undo_takes_back_skips_too_and_stops_when_nothing_is_left(new):
+    c = new(TableOracle())
+    c.submit(-4.3, index=4)
+    c.skip("did not converge", index=9)
+    assert c.skipped["index"].tolist() == [9]
+    c.undo()
+    assert c.skipped.empty and c.n_labels == 1
+    c.undo()
+    assert c.n_labels == 0
+    with pytest.raises(CampaignError, match="nothing to undo"):
+        c.undo()
+    assert [e for e in c.history["event"]] == ["label", "skip", "undo", "undo"]
+
+
+def test_an_oracle_refusal_is_a_skip_with_its_reason(new):
+    values = ENERGIES.copy()
+    values[::2] = np.nan  # the table knows only odd candidates
+    c = new(TableOracle(values), seed=1)
+    c.run(30)
+    h = c.history
+    skips = h[h["event"] == "skip"]
+    assert len(skips) > 0 and (skips["index"] % 2 == 0).all()
+    assert skips["reason"].str.contains("no finite energy").all()
+    assert (h.loc[h["event"] == "label", "index"] % 2 == 1).all()
+    assert c.n_labels == len(h) - len(skips) and h["index"].is_unique  # never picked twice
+
+
+def test_any_object_with_name_and_label_is_an_oracle(pool, new):
+    class Picky:
+        name = "picky"
+
+        def label(self, pool, index):
+            if pool.reference["min_li_li"].iloc[index] < 2.0:
+                raise OracleRefusal("Li-Li closer than 2 Å")
+            return Label(-4.0, "picky v1")
+
+    c = new(Picky(), seed=0)
+    c.run(10)
+    h = c.history
+    short = pool.reference["min_li_li"].to_numpy()[h["index"]] < 2.0
+    assert (h["event"][short] == "skip").all() and (h["event"][~short] == "label").all()
+    assert (h["source"][~short] == "picky v1").all() and (h["labelled_by"] == "picky").all()
+
+
+def test_a_cut_last_line_is_dropped_with_a_warning_and_the_campaign_goes_on(new, tmp_path):
+    path = tmp_path / "labels.jsonl"
+    c = new(TableOracle(), labels_path=path, seed=4)
+    c.run(5)
+    history, query = c.history, c.suggest()
+    with path.open("ab") as fh:
+        fh.write(b'{"type": "label", "step": 6, "index": 1')  # a crash in mid-write
+    with pytest.warns(TruncatedLabelsWarning, match="cut short"):
+        again = new(TableOracle(), labels_path=path, seed=4)
+    pd.testing.assert_frame_equal(again.history, history)
+    assert again.suggest() == query
+    again.step()
+    assert [e["step"] for e in lines(path)[1:]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_damaged_line_in_the_middle_is_an_error_naming_the_line(new, tmp_path):
+    path = tmp_path / "labels.jsonl"
+    new(TableOracle(), labels_path=path).run(3)
+    text = path.read_text().splitlines()
+    text[2] = text[2][:20]
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(LabelsFileError, match="Line 3"):
+        new(TableOracle(), labels_path=path)
+
+
+def test_a_hand_edited_label_that_is_not_a_number_is_an_error(new, tmp_path):
+    path = tmp_path / "labels.jsonl"
+    new(TableOracle(), labels_path=path).run(2)
+    text = path.read_text().splitlines()
+    event = json.loads(text[2])
+    event["label"] = "oops"
+    text[2] = json.dumps(event)
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(LabelsFileError, match="Line 3.*not a number"):
+        new(TableOracle(), labels_path=path)
+
+
+def test_two_campaigns_writing_one_file_is_caught(new, tmp_path):
+    path = tmp_path / "labels.jsonl"
+    first = new(TableOracle(), labels_path=path)
+    second = new(TableOracle(), labels_path=path)
+    second.step()
+    content = path.read_bytes()
+    with pytest.raises(LabelsFileError, match="changed since"):
+        first.step()
+    assert path.read_bytes() == content
+
+
+def test_the_budget_stops_the_campaign(new):
+    c = new(TableOracle(), budget=6)
+    assert len(c.run(100)) == 6 and c.done
+    with pytest.raises(CampaignError, match="budget"):
+        c.step()
+    with pytest.raises(CampaignError, match="budget"):
+        c.submit(-4.3, index=int(np.setdiff1d(np.arange(N), c.labels["index"])[0]))
+    c.budget = 8
+    assert len(c.run(100)) == 2
+
+
+def test_a_strategy_change_applies_to_the_next_pick(new):
+    c = new(TableOracle(), strategy="uncertainty", n_initial=4, seed=0)
+    c.run(6)
+    q = c.suggest()
+    _, sigma = c.predict()
+    assert q.sigma == pytest.approx(np.max(np.delete(sigma, c.labels["index"])))
+    c.set_strategy("greedy")
+    mu, _ = c.predict()
+    assert c.suggest().mu == pytest.approx(np.min(np.delete(mu, c.labels["index"])))
+    c.step()
+    assert c.history["strategy"].tolist()[-3:] == ["uncertainty", "uncertainty", "greedy"]
+
+
+def test_a_users_own_strategy_is_called_with_mu_sigma_and_best(new):
+    seen = {}
+
+    def highest_mu(mu, sigma, *, best=None, rng=None):
+        seen.update(n=len(mu), best=best)
+        return mu
+
+    c = new(TableOracle(), strategy=highest_mu, n_initial=3)
+    c.run(4)
+    assert seen == {"n": N - 3, "best": min(c.history["label"].iloc[:3])}
+    assert c.history["strategy"].iloc[-1] == "highest_mu"
+
+
+def test_metrics_best_so_far_regret_labels_to_minimum_and_mae(pool, tmp_path, new):
+    c = new(TableOracle(), strategy="random", seed=11, n_initial=2)
+    assert c.best() is None and np.isnan(c.regret()) and c.labels_to_minimum() is None
+    c.run(N)
+    labels = c.history["label"].to_numpy()
+    curve = c.best_so_far()
+    assert curve["n_labels"].tolist() == list(range(1, N + 1))
+    assert curve["best"].tolist() == [min(labels[: k + 1]) for k in range(N)]
+    where = c.history["index"].tolist().index(LOWEST) + 1
+    assert c.labels_to_minimum() == where
+    assert c.regret() == 0.0 and c.best()["index"] == LOWEST
+    # every candidate is labelled: regret was positive before the minimum was found
+    partial = new(TableOracle(), strategy="random", seed=11, n_initial=2)
+    partial.run(where - 1)
+    assert partial.regret() == pytest.approx(min(labels[: where - 1]) - ENERGIES.min())
+    assert partial.regret() > 0
+    # MAE is the mean |mu - reference| over the pool; parity lists both
+    p = c.parity()
+    assert len(p) == N and p["labelled"].all()
+    assert c.mae() == pytest.approx(np.mean(np.abs(p["predicted"] - ENERGIES)))
+    assert c.mae(np.zeros(N)) == pytest.approx(np.mean(np.abs(p["predicted"])))
+
+
+def test_a_surrogate_learns_an_energy_that_is_linear_in_the_features(table, features):
+    # E = X w exactly: with enough labels the fitted surrogate must reproduce it
+    w = np.linspace(-0.01, 0.01, features.shape[1])
+    energies = -4.3 + features @ w
+    linear = make_pool(table, energies, name="linear")
+    c = Campaign(linear, TableOracle(), strategy="uncertainty", seed=0,
+                 featurizer=lambda o: features)
+    c.run(2)
+    early = c.mae()
+    c.run(28)
+    assert c.mae() < 0.2 * early
+    assert c.mae() < 2e-3  # eV/atom
+
+
+def test_bad_arguments_are_explained(new):
+    with pytest.raises(CampaignError, match="seed"):
+        new(TableOracle(), seed=-1)
+    with pytest.raises(ValueError, match="one row per"):
+        new(TableOracle(), featurizer=lambda o: np.zeros((3, 2))).features
+    c = new(TableOracle())
+    with pytest.raises(CampaignError, match="index"):
+        c.submit(-4.3, index=N)
+    with pytest.raises(CampaignError, match="reason"):
+        c.skip("  ")
