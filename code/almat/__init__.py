@@ -2,26 +2,44 @@
 
 The modules follow the lesson's pipeline::
 
-    structures -> enumeration -> scoring -> features -> surrogates
-               -> acquisition -> campaign -> widget
+    structures -> orderings -> enumeration -> scoring -> pool -> features
+        -> surrogates -> acquisition -> oracles -> campaign -> plots -> widget
+
+Everything below is importable from ``almat`` directly; a module is only
+imported when one of its names is first used, so ``import almat`` stays quick.
 """
 
-from almat.structures import (
-    OccupancyError,
-    StructureFileError,
-    load_parent,
-    primitive_cell,
-    read_structure,
-    set_occupancy,
-)
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "OccupancyError",
-    "StructureFileError",
-    "load_parent",
-    "primitive_cell",
-    "read_structure",
-    "set_occupancy",
-]
+_EXPORTS = {
+    "structures": ["OccupancyError", "StructureFileError", "load_parent", "primitive_cell",
+                   "read_structure", "set_occupancy"],
+    "orderings": ["Orderings"],
+    "enumeration": ["EnumerationTooLargeError", "count_orderings", "enumerate_orderings",
+                    "enumerate_table", "ewald_energies"],
+    "scoring": ["ScoreCache", "load_chgnet", "score_structures"],
+    "pool": ["Pool", "PoolError", "load_pool", "make_pool"],
+    "features": ["ClusterVectorFeaturizer", "LiLiDistanceFeaturizer"],
+    "surrogates": ["BayesianClusterExpansion", "GaussianProcessSurrogate"],
+    "acquisition": ["STRATEGIES", "get_strategy"],
+    "oracles": ["CHGNetOracle", "TableOracle", "OracleRefusal"],
+    "campaign": ["Campaign", "LabelError", "LabelsFileError"],
+    "widget": ["LabelingApp"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(import_module(f"almat.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'almat' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
