@@ -25,7 +25,7 @@ _EXPORTS = {
     "surrogates": ["BayesianClusterExpansion", "GaussianProcessSurrogate"],
     "acquisition": ["STRATEGIES", "get_strategy"],
     "oracles": ["CHGNetOracle", "TableOracle", "OracleRefusal"],
-    "campaign": ["Campaign", "LabelError", "LabelsFileError"],
+    "campaign": ["Campaign", "LabelError", "LabelsFileError", "labels_file"],
     "widget": ["LabelingApp"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
