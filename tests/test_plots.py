@@ -194,3 +194,11 @@ def test_strategy_curves_median_per_strategy():
 def test_strategy_curves_missing_column():
     with pytest.raises(PlotInputError, match="n_labels"):
         plot_strategy_curves(pd.DataFrame({"strategy": ["a"], "regret": [1.0]}))
+
+
+def test_parity_tells_labelled_points_apart():
+    ax = plot_parity([-4.0, -4.1, -4.2], [-4.0, -4.1, -4.1], labelled=[True, False, False])
+    by_label = {c.get_label(): len(c.get_offsets()) for c in ax.collections}
+    assert by_label["labelled"] == 1 and by_label["not labelled"] == 2
+    with pytest.raises(PlotInputError, match="labelled"):
+        plot_parity([1.0, 2.0], [1.0, 2.0], labelled=[True])

@@ -300,6 +300,7 @@ def plot_best_so_far(history, reference_min: float | None = None, ax: Axes | Non
 
 def plot_parity(y_true: Sequence[float], y_pred: Sequence[float],
                 y_std: Sequence[float] | None = None, ax: Axes | None = None, *,
+                labelled: Sequence[bool] | None = None,
                 xlabel: str = "label (eV/atom)", ylabel: str = "surrogate μ (eV/atom)") -> Axes:
     """Predicted against true energies, with the line y = x and the MAE in the title.
 
@@ -313,6 +314,9 @@ def plot_parity(y_true: Sequence[float], y_pred: Sequence[float],
         Predicted standard deviations (eV/atom), drawn as ±1σ error bars.
     ax
         Axes to draw on; a new one by default.
+    labelled
+        Which points were training labels: drawn filled, the others open, so
+        that the fit to the labels and the prediction elsewhere are told apart.
     xlabel, ylabel
         Axis labels.
 
@@ -329,15 +333,23 @@ def plot_parity(y_true: Sequence[float], y_pred: Sequence[float],
     s = None if y_std is None else np.asarray(y_std, dtype=float).ravel()
     if s is not None and s.shape != t.shape:
         raise PlotInputError(f"y_std has {s.size} values for {t.size} labels.")
+    mask = np.ones(t.shape, bool) if labelled is None else np.asarray(labelled, dtype=bool).ravel()
+    if mask.shape != t.shape:
+        raise PlotInputError(f"labelled has {mask.size} values for {t.size} labels.")
     ok = np.isfinite(t) & np.isfinite(p)
-    t, p = t[ok], p[ok]
+    t, p, mask = t[ok], p[ok], mask[ok]
     s = None if s is None else np.where(np.isfinite(s[ok]), s[ok], 0.0)
     if ax is None:
         ax = plt.figure(figsize=(3.8, 3.6)).add_subplot()
     if len(t):
         if s is not None:
             ax.errorbar(t, p, yerr=s, fmt="none", ecolor="#999999", elinewidth=0.8, zorder=1)
-        ax.scatter(t, p, s=18, color=LI_COLOUR, zorder=2)
+        if labelled is None:
+            ax.scatter(t, p, s=18, color=LI_COLOUR, zorder=2)
+        else:
+            ax.scatter(t[~mask], p[~mask], s=14, facecolors="none", edgecolors="#999999",
+                       zorder=2, label="not labelled")
+            ax.scatter(t[mask], p[mask], s=22, color=LI_COLOUR, zorder=3, label="labelled")
         lo, hi = min(t.min(), p.min()), max(t.max(), p.max())
         pad = 0.05 * (hi - lo) if hi > lo else 0.001
         lims = (lo - pad, hi + pad)
