@@ -1,0 +1,194 @@
+"""Superlattices and the symmetry that acts on their sites (Hart & Forcade 2008).
+
+A superlattice of index ``N`` of a primitive lattice is ``H Z^3`` for a unique
+lower-triangular Hermite normal form (HNF) ``H`` with ``det H = N``; its columns
+are the supercell vectors in primitive units. A space-group operation
+``x -> R x + t`` (fractional coordinates) maps the superlattice ``H Z^3`` onto
+``R H Z^3``, so superlattices fall into classes under the rotations, and each
+class needs one representative. The operations that map ``H Z^3`` onto itself
+(the stabiliser of ``H``), combined with the ``N`` lattice translations modulo
+the superlattice, permute the ``N * d`` disordered sites of the supercell; two
+labellings of one supercell describe the same crystal exactly when one of those
+permutations carries one onto the other.
+
+Sites of the supercell are indexed as in :mod:`almat.orderings`: position
+``c = t * d + j`` is disordered site ``j`` in the primitive cell translated by
+``translations(H)[t]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import spglib
+from pymatgen.core import Structure
+
+from almat.orderings import hermite_normal_form, translation_index, translations
+
+
+@dataclass(frozen=True)
+class SiteSymmetry:
+    """The parent's space-group operations, restricted to its disordered sites.
+
+    Operation ``k`` maps disordered site ``j`` (fractional position ``b_j``) to
+    ``R_k b_j + t_k = b_{site_map[k, j]} + shift[k, j]``, with ``shift`` an
+    integer lattice vector.
+
+    Attributes
+    ----------
+    rotations
+        ``(g, 3, 3)`` integer rotations acting on fractional column vectors.
+    site_map
+        ``(g, d)`` image of each disordered site.
+    shift
+        ``(g, d, 3)`` lattice vector (primitive units) the image lies in.
+    sublattice
+        ``(d,)`` orbit number of each disordered site (0, 1, ... in order of first site).
+    """
+
+    rotations: np.ndarray
+    site_map: np.ndarray
+    shift: np.ndarray
+    sublattice: np.ndarray
+
+
+def site_symmetry(parent: Structure, sites: np.ndarray, symprec: float = 1e-3,
+                  use_occupancy: bool = True) -> SiteSymmetry:
+    """Space-group operations of ``parent`` and how they move its disordered sites.
+
+    Parameters
+    ----------
+    parent
+        Primitive cell; sites with different species (and, if ``use_occupancy``,
+        different occupancies) are never mapped onto each other.
+    sites
+        Indices of the disordered sites, in column order.
+    symprec
+        Distance tolerance of spglib, in Å.
+    use_occupancy
+        Tell sites apart by their occupancies as well as their species.
+    """
+    keys: dict[tuple, int] = {}
+    types = []
+    for site in parent:
+        occ = sorted((str(sp), round(float(x), 6) if use_occupancy else 0.0)
+                     for sp, x in site.species.items())
+        types.append(keys.setdefault(tuple(occ), len(keys) + 1))
+    cell = (parent.lattice.matrix, parent.frac_coords, types)
+    ops = spglib.get_symmetry(cell, symprec=symprec)
+    if ops is None:
+        raise ValueError(f"spglib found no symmetry for the parent (symprec={symprec}).")
+    rotations = np.asarray(ops["rotations"], dtype=np.int64)
+    shifts_frac = np.asarray(ops["translations"], dtype=float)
+    if np.sum(np.all(rotations == np.eye(3, dtype=np.int64), axis=(1, 2))) > 1:
+        raise ValueError(
+            "The parent structure is not a primitive cell: it is invariant under a "
+            "translation shorter than its cell vectors, so every ordering would be counted "
+            "several times. Reduce it first, e.g. with almat.primitive_cell(structure)."
+        )
+    frac = parent.frac_coords[sites]
+    lattice = parent.lattice.matrix
+    image = np.einsum("gab,jb->gja", rotations, frac) + shifts_frac[:, None, :]
+    diff = image[:, :, None, :] - frac[None, None, :, :]
+    wrapped = diff - np.rint(diff)
+    dist = np.linalg.norm(wrapped @ lattice, axis=-1)
+    site_map = np.argmin(dist, axis=2)
+    best = np.take_along_axis(dist, site_map[:, :, None], axis=2)[:, :, 0]
+    if best.max() > 4 * symprec + 1e-9:
+        raise ValueError("A symmetry operation maps a disordered site onto no disordered site; "
+                         "try a different symprec.")
+    shift = np.rint(np.take_along_axis(diff, site_map[:, :, None, None], axis=2)[:, :, 0, :])
+    return SiteSymmetry(rotations, site_map, shift.astype(np.int64), _orbits(site_map))
+
+
+def _orbits(site_map: np.ndarray) -> np.ndarray:
+    """Orbit number of each site under a set of site permutations (a group)."""
+    d = site_map.shape[1]
+    orbit = np.full(d, -1, dtype=np.int64)
+    for j in range(d):
+        if orbit[j] < 0:
+            orbit[np.unique(site_map[:, j])] = orbit.max() + 1
+    return orbit
+
+
+def hnfs_of_index(n: int) -> np.ndarray:
+    """All lower-triangular HNFs with determinant ``n``, sorted by their entries.
+
+    ``H = [[a, 0, 0], [b, c, 0], [d, e, f]]`` with ``a c f = n``, ``0 <= b < c``
+    and ``0 <= d, e < f``; there are ``sum over a c f = n of c f^2`` of them.
+    """
+    out = []
+    for a in _divisors(n):
+        for c in _divisors(n // a):
+            f = n // (a * c)
+            for b in range(c):
+                for d in range(f):
+                    for e in range(f):
+                        out.append([[a, 0, 0], [b, c, 0], [d, e, f]])
+    hnfs = np.array(out, dtype=np.int64).reshape(-1, 3, 3)
+    order = sorted(range(len(hnfs)), key=lambda i: tuple(hnfs[i].ravel()))
+    return hnfs[order]
+
+
+def _divisors(n: int) -> list[int]:
+    return [k for k in range(1, n + 1) if n % k == 0]
+
+
+def distinct_supercells(n: int, rotations: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One HNF per class of index-``n`` superlattices equivalent under ``rotations``.
+
+    Returns
+    -------
+    list of (hnf, stabiliser)
+        The representative is the smallest HNF of its class (entries compared row
+        by row); ``stabiliser`` lists the operations with ``HNF(R H) = H``.
+    """
+    hnfs = hnfs_of_index(n)
+    keys = [tuple(h.ravel().tolist()) for h in hnfs]
+    seen: set[tuple] = set()
+    out = []
+    for hnf, key in zip(hnfs, keys):
+        if key in seen:
+            continue
+        stab = []
+        for k, rot in enumerate(rotations):
+            image = tuple(hermite_normal_form(rot @ hnf).ravel().tolist())
+            seen.add(image)
+            if image == key:
+                stab.append(k)
+        out.append((hnf, np.array(stab, dtype=np.int64)))
+    return out
+
+
+def site_permutations(hnf: np.ndarray, sym: SiteSymmetry,
+                      ops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Permutations of the supercell's disordered sites by operations and translations.
+
+    Element ``(k, u)`` applies operation ``ops[k]`` and then translates by
+    ``u = translations(hnf)[u]``: position ``(z, j)`` goes to
+    ``(R z + shift[j] + u mod H, site_map[j])``.
+
+    Returns
+    -------
+    perms
+        ``(len(ops) * N, N * d)`` int64, ``perms[g, c]`` the image of position ``c``;
+        ordered operation-major, translation-minor.
+    is_translation
+        ``(len(ops) * N,)`` True where the element is a pure lattice translation.
+    """
+    zs = translations(hnf)
+    n, d = len(zs), sym.site_map.shape[1]
+    perms = np.empty((len(ops) * n, n * d), dtype=np.int64)
+    is_translation = np.zeros(len(ops) * n, dtype=bool)
+    identity = np.eye(3, dtype=np.int64)
+    for a, k in enumerate(ops):
+        moved = zs @ sym.rotations[k].T  # (n, 3): R z
+        base = moved[:, None, :] + sym.shift[k][None, :, :]  # (n, d, 3)
+        for u, zu in enumerate(zs):
+            t = translation_index((base + zu).reshape(-1, 3), hnf).reshape(n, d)
+            perms[a * n + u] = (t * d + sym.site_map[k][None, :]).ravel()
+            is_translation[a * n + u] = (np.array_equal(sym.rotations[k], identity)
+                                         and np.all(sym.site_map[k] == np.arange(d))
+                                         and not np.any(sym.shift[k]))
+    return perms, is_translation
