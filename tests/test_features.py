@@ -71,7 +71,8 @@ def cv(half):
 def size1(half):
     atoms, allowed = parent_atoms(half)
     li = 6 / len(atoms)  # icet counts concentration over all 19 sites
-    structures = list(enumerate_structures(atoms, [1], allowed, concentration_restrictions={"Li": (li - 1e-6, li + 1e-6)}))
+    half_filled = {"Li": (li - 1e-6, li + 1e-6)}
+    structures = list(enumerate_structures(atoms, [1], allowed, concentration_restrictions=half_filled))
     return structures, as_table(half, structures)
 
 

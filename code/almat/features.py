@@ -489,7 +489,9 @@ class FunctionFeaturizer:
                 f"got an array of shape {result.shape}."
             )
         if not np.all(np.isfinite(result)):
-            raise FeaturizerError("The featurizer function returned NaN or infinite values; surrogates cannot use them.")
+            raise FeaturizerError(
+                "The featurizer function returned NaN or infinite values; surrogates cannot use them."
+            )
         if self.names is not None and len(self.names) != result.shape[1]:
             raise FeaturizerError(f"{len(self.names)} names were given for {result.shape[1]} feature columns.")
         self._width = result.shape[1]
