@@ -324,3 +324,16 @@ def test_compute_with_chgnet(pool, path):
     expected = load_chgnet().predict_structure(pool.structure(event["index"]))["e"]
     assert event["label"] == pytest.approx(float(expected), abs=1e-5)
     assert event["labelled_by"] == "chgnet"
+
+
+def test_pool_without_reference_energies(table, path):
+    pool = make_pool(table, name="unknown")  # energies NaN: the learner is the only oracle
+    app = LabelingApp(Campaign(pool, TableOracle(), labels_path=path, n_initial=2), budget=5)
+    app.compute_button.click()  # the table has no value: refused, recorded as a skip
+    (event,) = saved(path)
+    assert event["type"] == "skip" and "no finite energy" in event["reason"]
+    for text in ("-4.08", "-4.09", "-4.07"):
+        app.value_text.value = text
+        app.submit_button.click()
+    assert [e["label"] for e in saved(path)[1:]] == [-4.08, -4.09, -4.07]
+    assert app.plot_output.outputs and "labelled 3 / 5" in app.status.value

@@ -163,7 +163,6 @@ class LabelingApp:
 
         self.compute_button.on_click(self._handler(lambda: self.compute()))
         self.submit_button.on_click(self._handler(lambda: self.submit()))
-        self.value_text.continuous_update = False
         self.skip_button.on_click(self._handler(lambda: self.skip()))
         self.undo_button.on_click(self._handler(lambda: self.undo()))
         self.strategy_select.observe(self._on_strategy, names="value")
