@@ -72,8 +72,8 @@ def check_setup(out=sys.stdout) -> int:
     if enumlib_available():
         say(True, "enumlib (enum.x) found: backend 'enumlib' available")
     else:
-        say(None, "enumlib not found: enumeration uses icet (fine for the lesson).",
-            "conda/mamba users get it from conda-forge via environment.yml.")
+        say(None, "enumlib not found: almat's own enumerator is used (all the lesson needs).",
+            "conda/mamba users get enumlib from conda-forge via environment.yml.")
     try:
         from almat.pool import load_pool
 
@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--occupancy", type=float, default=0.5, help="occupancy of the disordered sites")
     e.add_argument("--max-cell-size", type=int, default=1)
     e.add_argument("--min-cell-size", type=int, default=1)
-    e.add_argument("--backend", default="auto", choices=["auto", "icet", "enumlib"])
+    e.add_argument("--backend", default="auto", choices=["auto", "fast", "icet", "enumlib"])
     e.add_argument("--sort-by", default=None, choices=["ewald"])
     e.add_argument("--limit", type=int, default=10_000)
     e.add_argument("--format", default="cif", choices=["cif", "json"])
@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build-pool", help="regenerate data/pools/li6ps5cl.* (minutes)")
     b.add_argument("--n-sample", type=int, default=3000)
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--backend", default="auto")
+    b.add_argument("--backend", default="auto", choices=["auto", "fast", "icet", "enumlib"])
     return parser
 
 
