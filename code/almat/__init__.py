@@ -2,8 +2,8 @@
 
 The modules follow the lesson's pipeline::
 
-    structures -> orderings -> enumeration -> scoring -> pool -> features
-        -> surrogates -> acquisition -> oracles -> campaign -> plots -> widget
+    structures -> orderings -> enumeration -> scoring -> features -> pool
+        -> surrogates -> acquisition -> screening -> oracles -> campaign -> plots -> widget
 
 Everything below is importable from ``almat`` directly; a module is only
 imported when one of its names is first used, so ``import almat`` stays quick.
@@ -20,10 +20,11 @@ _EXPORTS = {
     "enumeration": ["EnumerationTooLargeError", "count_orderings", "enumerate_orderings",
                     "enumerate_table", "ewald_energies"],
     "scoring": ["ScoreCache", "load_chgnet", "score_structures"],
+    "features": ["ClusterVectorFeaturizer", "LiLiDistanceFeaturizer", "as_featurizer"],
     "pool": ["Pool", "PoolError", "load_pool", "make_pool"],
-    "features": ["ClusterVectorFeaturizer", "LiLiDistanceFeaturizer"],
     "surrogates": ["BayesianClusterExpansion", "GaussianProcessSurrogate"],
     "acquisition": ["STRATEGIES", "get_strategy"],
+    "screening": ["screen"],
     "oracles": ["CHGNetOracle", "TableOracle", "OracleRefusal"],
     "campaign": ["Campaign", "LabelError", "LabelsFileError", "labels_file"],
     "widget": ["LabelingApp"],

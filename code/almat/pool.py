@@ -112,6 +112,21 @@ def min_li_li(structure: Structure, species: str = "Li", cutoff: float = 8.0) ->
     return float(dists.min()) if len(dists) else float("nan")
 
 
+def shortest_distances(orderings: Orderings, cutoff: float = 5.0) -> np.ndarray:
+    """Shortest distance (Å) between occupied disordered sites of every ordering, from the table.
+
+    Vectorised over rows (all 395,632 cell-size-2 orderings in seconds); the rare
+    ordering with no pair closer than ``cutoff`` is built and measured with
+    :func:`min_li_li`, so the result equals :func:`min_li_li` of every structure.
+    """
+    from almat.features import LiLiDistanceFeaturizer
+
+    out = LiLiDistanceFeaturizer(orderings.parent, edges=(0.0, cutoff)).transform(orderings)[:, -1]
+    for i in np.flatnonzero(out >= cutoff):
+        out[i] = min_li_li(orderings.structure(int(i)))
+    return out
+
+
 def make_pool(orderings: Orderings, energies: Sequence[float] | None = None,
               name: str = "pool", ids: Sequence[str] | None = None) -> Pool:
     """Build a pool in memory from an orderings table and optional reference energies.
@@ -134,7 +149,7 @@ def make_pool(orderings: Orderings, energies: Sequence[float] | None = None,
     ref = pd.DataFrame({
         "cell_size": sizes,
         "energy_per_atom": e,
-        "min_li_li": [round(min_li_li(orderings.structure(i)), 4) for i in range(len(orderings))],
+        "min_li_li": shortest_distances(orderings).round(4),
     }, index=pd.Index(list(ids), name="id"))
     return Pool(name, orderings, ref)
 
@@ -225,7 +240,7 @@ def build_pool(name: str = "li6ps5cl", n_sample: int = 3000, seed: int = 0,
     ref = pd.DataFrame({
         "cell_size": table.cell_sizes,
         "energy_per_atom": scores["energy_per_atom"].round(8).to_numpy(),
-        "min_li_li": [round(min_li_li(s), 4) for s in structures],
+        "min_li_li": shortest_distances(table).round(4),
     }, index=pd.Index(ids, name="id"))
     pool = Pool(name, table, ref)
     save_pool(pool, directory, provenance={
