@@ -23,8 +23,11 @@ from pymatgen.core import Structure
 
 #: Structures turned into graphs and predicted at a time; bounds peak memory.
 CHUNK_SIZE = 64
-#: CHGNet's own batch size within a chunk.
+#: CHGNet's own batch size within a chunk, energies only.
 BATCH_SIZE = 16
+#: Batch size with forces or stress: CHGNet keeps the graph of its gradients
+#: (``create_graph=True``), so memory grows fast with the batch.
+FORCE_BATCH_SIZE = 4
 
 
 @lru_cache(maxsize=2)
@@ -114,7 +117,7 @@ def _progress(total: int, show: bool | None):
 
 def score_structures(structures: Sequence[Structure], *, forces: bool = False,
                      stress: bool = False, magmoms: bool = False, model=None,
-                     chunk_size: int = CHUNK_SIZE, batch_size: int = BATCH_SIZE,
+                     chunk_size: int = CHUNK_SIZE, batch_size: int | None = None,
                      cache: ScoreCache | bool | None = True,
                      progress: bool | None = None) -> pd.DataFrame:
     """Predict CHGNet energies (and optionally forces, stress, moments) of many structures.
@@ -132,7 +135,8 @@ def score_structures(structures: Sequence[Structure], *, forces: bool = False,
         Structures converted to graphs and predicted at a time. Peak memory
         grows with it, not with ``len(structures)``.
     batch_size
-        CHGNet's batch size inside a chunk.
+        CHGNet's batch size inside a chunk; :data:`BATCH_SIZE` for energies,
+        :data:`FORCE_BATCH_SIZE` with forces or stress.
     cache
         ``True`` uses :data:`DEFAULT_CACHE`; a :class:`ScoreCache` uses that;
         ``False``/``None`` always recomputes.
@@ -160,6 +164,8 @@ def score_structures(structures: Sequence[Structure], *, forces: bool = False,
     model = load_chgnet() if model is None else model
     store = DEFAULT_CACHE if cache is True else (cache if isinstance(cache, ScoreCache) else None)
     task = _task(forces, stress, magmoms)
+    if batch_size is None:
+        batch_size = FORCE_BATCH_SIZE if "f" in task else BATCH_SIZE
     name = _model_name(model)
     keys = [structure_key(s) for s in structures]
     results: list[dict | None] = [store.get(name, k, task) if store else None for k in keys]
