@@ -219,6 +219,186 @@ NOTEBOOKS["03-scoring"] = [
 ]
 
 
+NOTEBOOKS["04-surrogates"] = [
+    header("4", "Surrogate models and uncertainty", "04-surrogates"),
+    md("## From structures to numbers"),
+    code("""
+        import almat
+
+        pool = almat.load_pool("li6ps5cl")
+        print(pool)
+        pool.reference.round(4).head()
+    """),
+    code("""
+        featurizer = almat.ClusterVectorFeaturizer(pool.orderings.parent)
+        X = featurizer.transform(pool)
+        y = pool.energies  # CHGNet, eV/atom
+        print(X.shape)
+        print(featurizer.feature_names[:3])
+    """),
+    challenge("Pairs on a tiny lattice", """
+        Four sites on a ring hold +1, +1, -1, -1. What is the average of the product over the
+        four nearest-neighbour pairs? And for +1, -1, +1, -1?
+    """),
+    md("## A Bayesian cluster expansion"),
+    code("""
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        train = rng.choice(len(pool), size=50, replace=False)
+        test = np.setdiff1d(np.arange(len(pool)), train)
+        X_train, y_train = X[train], y[train]
+        X_test, y_test = X[test], y[test]
+    """),
+    code("""
+        model = almat.BayesianClusterExpansion()
+        model.fit(X_train, y_train)
+        mu, sigma = model.predict(X_test, return_std=True)
+        print(mu[:3].round(4), sigma[:3].round(4))
+        print(y_test[:3].round(4))
+    """),
+    md("## Is the model any good?"),
+    code("""
+        from almat.plots import plot_parity
+
+        print(round(1000 * np.abs(mu - y_test).mean(), 1), "meV/atom mean absolute error")
+        ax = plot_parity(y_test, mu, sigma, xlabel="CHGNet energy (eV/atom)")
+    """),
+    challenge("Check the calibration", """
+        What fraction of the test orderings have an error |y_test - mu| smaller than sigma?
+    """),
+    md("## A physical descriptor instead"),
+    code("""
+        lili = almat.LiLiDistanceFeaturizer(pool.orderings.parent)
+        X_lili = lili.transform(pool)
+        print(lili.feature_names)
+        model_lili = almat.BayesianClusterExpansion().fit(X_lili[train], y_train)
+        mu_lili, sigma_lili = model_lili.predict(X_lili[test], return_std=True)
+        print(round(1000 * np.abs(mu_lili - y_test).mean(), 1), "meV/atom mean absolute error")
+    """),
+    code("""
+        ax = plot_parity(y_test, mu_lili, sigma_lili, xlabel="CHGNet energy (eV/atom)")
+    """),
+    challenge("More data, smaller sigma?", """
+        Fit the cluster expansion on 10 and on 200 training orderings instead of 50.
+        How do the mean sigma over the test orderings and the error change?
+    """),
+]
+
+NOTEBOOKS["05-strategies"] = [
+    header("5", "Query strategies", "05-strategies"),
+    challenge("Choose by hand", """
+        For A (mu -4.10, sigma 0.01), B (-4.02, 0.06) and C (-4.08, 0.02) eV/atom, which one
+        does uncertainty, greedy and LCB with kappa = 2 pick? almat.STRATEGIES["lcb"] and
+        the others take arrays of mu and sigma and return one score per candidate.
+    """),
+    challenge("Expected improvement at the best energy", """
+        What is EI when mu equals the best energy so far? Try
+        almat.STRATEGIES["ei"]([-4.1], [0.01], best=-4.1)
+    """),
+    md("## Running a campaign"),
+    code("""
+        import almat
+
+        pool = almat.load_pool("li6ps5cl")
+        oracle = almat.TableOracle()  # the pool's CHGNet energies, looked up
+        campaign = almat.Campaign(pool, oracle, strategy="lcb", seed=0)
+        history = campaign.run(20)
+        history[["step", "id", "strategy", "mu", "sigma", "label"]].round(4).tail()
+    """),
+    code("""
+        print(campaign)
+        print(round(1000 * campaign.regret(), 1), "meV/atom above the pool minimum")
+    """),
+    md("## Comparing strategies"),
+    code("""
+        import pandas as pd
+
+        X = almat.ClusterVectorFeaturizer(pool.orderings.parent).transform(pool)
+        runs = []
+        for strategy in almat.STRATEGIES:
+            for seed in range(3):
+                run = almat.Campaign(pool, oracle, strategy=strategy, seed=seed,
+                                     featurizer=lambda orderings: X)
+                run.run(40)
+                runs.append(run.best_so_far().assign(strategy=strategy, seed=seed))
+        curves = pd.concat(runs, ignore_index=True)
+        curves["regret"] = 1000 * (curves["best"] - pool.energies.min())  # meV/atom
+    """),
+    code("""
+        found = curves[curves["regret"] == 0].groupby(["strategy", "seed"])["n_labels"].min()
+        found.unstack().reindex(list(almat.STRATEGIES))  # labels to the minimum; NaN: not in 40
+    """),
+    code("""
+        from almat.plots import plot_strategy_curves
+
+        ax = plot_strategy_curves(curves, y="regret")
+    """),
+    challenge("Read the curves", """
+        What does a flat stretch of a curve mean? Why do the curves start together?
+    """),
+    challenge("Try another strategy", """
+        Run a campaign with strategy="greedy", seed=0 and 20 labels, and compare it with the
+        LCB campaign above: which labels do the two share?
+    """),
+]
+
+NOTEBOOKS["06-labeling-loop"] = [
+    header("6", "You are the oracle: the labeling loop", "06-labeling-loop"),
+    md("## The app"),
+    code("""
+        import almat
+
+        pool = almat.load_pool("li6ps5cl")
+        labels = almat.labels_file("06-labeling-loop")
+        campaign = almat.Campaign(pool, almat.CHGNetOracle(), strategy="lcb", seed=0,
+                                  labels_path=labels, n_initial=3, budget=30)
+        print(campaign.n_labels, "labels resumed from", labels.name)
+    """),
+    code("""
+        app = almat.LabelingApp(campaign)
+        app
+    """, IGNORE_OUTPUT),
+    md("""
+        Use the buttons above. The cells below do the same through the app's methods,
+        so that the stored outputs show what to expect.
+    """),
+    code("""
+        for _ in range(3):
+            print(app.compute().message)
+    """),
+    code("""
+        print(app.submit("-4.25").message)
+    """),
+    code("""
+        for text in ["abc", "-4250"]:
+            outcome = app.submit(text)
+            print(outcome.ok, outcome.message)
+    """),
+    code("""
+        print(app.undo().message)
+        print(app.counter_text())
+    """),
+    challenge("Be the oracle", """
+        Use the app: compute, submit a value, try a refused entry and undo.
+    """),
+    md("## What the labels file holds"),
+    code("""
+        print(len(labels.read_text().splitlines()), "lines in", labels.name)
+        columns = ["step", "event", "id", "strategy", "label", "labelled_by", "undoes"]
+        campaign.history[columns].round(4)
+    """),
+    code("""
+        resumed = almat.Campaign(pool, almat.CHGNetOracle(), strategy="lcb", seed=0,
+                                 labels_path=labels, n_initial=3, budget=30)
+        print(resumed)
+    """),
+    challenge("Restart the kernel", """
+        Restart the kernel, run the first two cells again and look at the counters.
+    """),
+]
+
+
 def build(name: str, cells: list[nbformat.NotebookNode]) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
