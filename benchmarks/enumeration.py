@@ -35,6 +35,14 @@ BACKENDS = ("fast", "enumlib", "icet")
 SLOW = {"icet": 2}
 
 
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def _rss_mib() -> float:
     """Peak resident set size of this process so far, in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -95,11 +103,10 @@ def worker(backend: str, size: int) -> dict:
     """Run one backend at one size in this process and report what it took."""
     job = _run(backend, size)
     base = _rss_mib()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     table = job()
-    first = time.perf_counter() - start
-    return {"backend": backend, "size": size, "count": len(table), "time_s": first,
-            "peak_mib": _rss_mib(), "extra_mib": _rss_mib() - base}
+    return {"backend": backend, "size": size, "count": len(table), "time_s": time.perf_counter() - start,
+            "cpu_s": time.process_time() - cpu, "peak_mib": _rss_mib(), "extra_mib": _rss_mib() - base}
 
 
 def available(backend: str) -> str | None:
@@ -145,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(args.worker[0], int(args.worker[1]))))
         return 0
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'cpu'}; "
-          f"Python {platform.python_version()}")
+    print(f"machine: {_cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}")
     rows = []
     for backend in args.backends:
         why = available(backend)
@@ -162,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  ran {backend} at size {size}", flush=True)
     reference = "enumlib" if any(r["backend"] == "enumlib" and "error" not in r for r in rows) else "icet"
     ref_time = {r["size"]: r["time_s"] for r in rows if r["backend"] == reference and "error" not in r}
-    print(f"\n{'backend':8} {'size':>4} {'count':>9} {'time/s':>8} {'jit+time/s':>10} "
+    print(f"\n{'backend':8} {'size':>4} {'count':>9} {'time/s':>8} {'cpu/s':>7} {'jit+time/s':>10} "
           f"{'peak/MiB':>9} {'+MiB':>7} {'time/' + reference:>12}")
     for r in rows:
         if "error" in r:
@@ -170,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         ratio = f"{r['time_s'] / ref_time[r['size']]:.3f}" if r["size"] in ref_time else "-"
         jit = f"{r['time_with_jit_s']:.2f}" if "time_with_jit_s" in r else "-"
-        print(f"{r['backend']:8} {r['size']:>4} {r['count']:>9} {r['time_s']:>8.2f} {jit:>10} "
-              f"{r['peak_mib']:>9.0f} {r['extra_mib']:>7.0f} {ratio:>12}")
+        print(f"{r['backend']:8} {r['size']:>4} {r['count']:>9} {r['time_s']:>8.2f} {r['cpu_s']:>7.2f} "
+              f"{jit:>10} {r['peak_mib']:>9.0f} {r['extra_mib']:>7.0f} {ratio:>12}")
     counts = {}
     for r in rows:
         if "error" not in r:

@@ -28,7 +28,14 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 import almat
-from almat.hart_forcade import ConcentrationError, count_labelings, enumerate_labelings
+from almat.hart_forcade import (
+    CellSizeError,
+    ConcentrationError,
+    count_labelings,
+    enumerate_labelings,
+    iter_labelings,
+)
+from almat.hnf import SymmetryError
 from almat.orderings import hermite_normal_form, orderings_from_cells, translations
 from almat.structures import OccupancyError
 
@@ -253,7 +260,8 @@ def test_argyrodite_size2_invariants_equal_icet(argyrodite_size2):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("ALMAT_ICET_SIZE2"), reason="icet takes ~5 min; set ALMAT_ICET_SIZE2=1")
+@pytest.mark.skipif(not os.environ.get("ALMAT_ICET_SIZE2"),
+                    reason="icet takes 5 min or more; set ALMAT_ICET_SIZE2=1")
 def test_argyrodite_size2_icet_full(argyrodite):
     atoms, allowed = icet_argyrodite_inputs(argyrodite)
     cells = ((a.cell[:], a.get_scaled_positions(), a.get_chemical_symbols())
@@ -312,6 +320,12 @@ def test_structures_equal_icet_on_hcp_and_bcc():
         assert_same_up_to_symmetry(table.structures(), icet_structures(atoms, sizes, ["Ag", "Au"]))
 
 
+def test_streaming_by_supercell_gives_the_same_table(argyrodite, argyrodite_size2):
+    parts = list(iter_labelings(argyrodite, [2]))
+    assert [hnf.tolist() for hnf, _ in parts] == argyrodite_size2.hnfs.tolist()
+    assert np.array_equal(np.concatenate([labels for _, labels in parts]), argyrodite_size2.labels)
+
+
 def test_parent_left_alone(argyrodite):
     before = argyrodite.copy()
     enumerate_labelings(argyrodite, [1])
@@ -332,7 +346,7 @@ def test_errors(argyrodite):
         count_labelings(argyrodite, [1], {"Li+": (0.6, 0.4)})
     with pytest.raises(ConcentrationError, match="concentrations must be"):
         enumerate_labelings(argyrodite, [1], "fixed")
-    with pytest.raises(ValueError, match="not a primitive cell"):
+    with pytest.raises(SymmetryError, match="not a primitive cell"):
         enumerate_labelings(disordered(bulk("Cu", "fcc", a=4.0, cubic=True), ["Ag", "Au"]), [1], "any")
-    with pytest.raises(ValueError, match="positive integers"):
+    with pytest.raises(CellSizeError, match="positive integers"):
         enumerate_labelings(argyrodite, [0])

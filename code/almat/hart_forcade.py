@@ -55,6 +55,10 @@ class ConcentrationError(ValueError):
     """A concentration restriction names an unknown species or an impossible range."""
 
 
+class CellSizeError(ValueError):
+    """Cell sizes that are not positive integers."""
+
+
 @dataclass(frozen=True)
 class _Problem:
     """Everything about the parent and the composition rule that does not depend on ``N``.
@@ -261,8 +265,8 @@ def iter_labelings(parent: Structure, sizes: Iterable[int], concentrations=None,
     hnf, labels
         A lower-triangular HNF ``(3, 3)`` and an ``(k, N * d)`` int8 table of its
         orderings (label ``l`` of column ``c`` is ``species[c % d][l]`` of
-        :func:`almat.orderings.disorder_of`), rows in increasing order. Sizes come
-        in the order given, supercells in increasing HNF order.
+        :func:`almat.orderings.disorder_of`), rows in increasing order; sizes and
+        supercells in increasing order.
     """
     problem = _problem(parent, concentrations, symprec)
     yield from _iter(problem, _check_sizes(sizes, problem))
@@ -293,7 +297,8 @@ def _to_output(problem: _Problem, labels: np.ndarray, n: int) -> np.ndarray:
 def _check_sizes(sizes: Iterable[int], problem: _Problem) -> list[int]:
     sizes = sorted({int(s) for s in ([sizes] if np.isscalar(sizes) else sizes)})
     if not sizes or sizes[0] < 1:
-        raise ValueError(f"Cell sizes must be positive integers; got {sizes}.")
+        raise CellSizeError(f"Cell sizes must be positive integers (numbers of primitive cells in a "
+                            f"supercell, e.g. [1, 2]); got {sizes}.")
     if all(problem.bounds(n) is None for n in sizes):
         raise OccupancyError(
             f"No supercell of size {sizes} can hold the composition asked for: the counts of "

@@ -27,6 +27,10 @@ from pymatgen.core import Structure
 from almat.orderings import hermite_normal_form, translation_index, translations
 
 
+class SymmetryError(ValueError):
+    """The parent's symmetry cannot be used: not a primitive cell, or sites that do not map."""
+
+
 @dataclass(frozen=True)
 class SiteSymmetry:
     """The parent's space-group operations, restricted to its disordered sites.
@@ -78,11 +82,12 @@ def site_symmetry(parent: Structure, sites: np.ndarray, symprec: float = 1e-3,
     cell = (parent.lattice.matrix, parent.frac_coords, types)
     ops = spglib.get_symmetry(cell, symprec=symprec)
     if ops is None:
-        raise ValueError(f"spglib found no symmetry for the parent (symprec={symprec}).")
+        raise SymmetryError(f"spglib found no symmetry for the parent (symprec={symprec}); check the "
+                            "structure for overlapping sites.")
     rotations = np.asarray(ops["rotations"], dtype=np.int64)
     shifts_frac = np.asarray(ops["translations"], dtype=float)
     if np.sum(np.all(rotations == np.eye(3, dtype=np.int64), axis=(1, 2))) > 1:
-        raise ValueError(
+        raise SymmetryError(
             "The parent structure is not a primitive cell: it is invariant under a "
             "translation shorter than its cell vectors, so every ordering would be counted "
             "several times. Reduce it first, e.g. with almat.primitive_cell(structure)."
@@ -96,8 +101,8 @@ def site_symmetry(parent: Structure, sites: np.ndarray, symprec: float = 1e-3,
     site_map = np.argmin(dist, axis=2)
     best = np.take_along_axis(dist, site_map[:, :, None], axis=2)[:, :, 0]
     if best.max() > 4 * symprec + 1e-9:
-        raise ValueError("A symmetry operation maps a disordered site onto no disordered site; "
-                         "try a different symprec.")
+        raise SymmetryError("A symmetry operation maps a disordered site onto no disordered site; "
+                            "try a smaller symprec.")
     shift = np.rint(np.take_along_axis(diff, site_map[:, :, None, None], axis=2)[:, :, 0, :])
     return SiteSymmetry(rotations, site_map, shift.astype(np.int64), _orbits(site_map))
 
