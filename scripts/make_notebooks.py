@@ -7,9 +7,13 @@ cells below (and the matching episode), then run::
     python scripts/make_notebooks.py 02-enumeration   # just one
     python scripts/make_notebooks.py --no-execute     # write the cells, keep no outputs
 
-Each notebook is executed top to bottom in a fresh kernel from the ``notebooks/``
-folder, as a learner and ``pytest --nbval`` run it, with ``ALMAT_LABELS_DIR`` pointed at
-a new temporary folder so that the labeling campaign starts from an empty labels file.
+Each notebook is executed top to bottom in a fresh kernel, as a learner and
+``pytest --nbval`` run it. The kernel starts in an empty temporary folder with
+``ALMAT_LABELS_DIR`` unset, so that the labeling campaign starts from an empty
+``labels/`` folder and shows the path a learner sees; no notebook reads files relative
+to its own folder (the pool and the structure come from the installed package). The
+state of the labeling app is saved with the notebook, so that JupyterLab shows a
+snapshot of it, rather than "model not found", before the notebook is run.
 Every ``{: .language-python}`` block of episode ``NN`` must appear in one code cell of
 notebook ``NN`` (``tests/test_consistency.py``).
 """
@@ -29,7 +33,6 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
-SITE = "the lesson website"
 #: Per-cell time limit while executing (s).
 CELL_TIMEOUT = 600
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -401,19 +404,20 @@ NOTEBOOKS["06-labeling-loop"] = [
 
 def build(name: str, cells: list[nbformat.NotebookNode]) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook(cells=cells)
+    for number, cell in enumerate(nb.cells):
+        cell.id = f"{name[:2]}-{number:02d}"  # stable ids keep regenerated notebooks' diffs small
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata["language_info"] = {"name": "python"}
     return nb
 
 
-def execute(nb: nbformat.NotebookNode, labels_dir: str) -> float:
-    """Run every cell in a fresh kernel from notebooks/; return the wall time in seconds."""
-    os.environ["ALMAT_LABELS_DIR"] = labels_dir
+def execute(nb: nbformat.NotebookNode, workdir: str) -> float:
+    """Run every cell in a fresh kernel started in ``workdir``; return the wall time in seconds."""
+    os.environ.pop("ALMAT_LABELS_DIR", None)
     # The python3 kernelspec runs `python`: make it this environment's.
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
     client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", record_timing=False,
-                            store_widget_state=False,
-                            resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+                            store_widget_state=True, resources={"metadata": {"path": workdir}})
     start = time.perf_counter()
     client.execute()
     return time.perf_counter() - start
@@ -431,8 +435,8 @@ def main(argv: list[str] | None = None) -> int:
         nb = build(name, NOTEBOOKS[name])
         path = NOTEBOOK_DIR / f"{name}.ipynb"
         if not args.no_execute:
-            with tempfile.TemporaryDirectory(prefix="almat-labels-") as labels_dir:
-                seconds = execute(nb, labels_dir)
+            with tempfile.TemporaryDirectory(prefix="almat-notebook-") as workdir:
+                seconds = execute(nb, workdir)
             print(f"{path.relative_to(ROOT)}: ran in {seconds:.0f} s")
         nbformat.validate(nb)
         nbformat.write(nb, path)
