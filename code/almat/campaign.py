@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from almat.acquisition import STRATEGIES, explain, get_strategy
 from almat.features import ClusterVectorFeaturizer, as_featurizer
@@ -151,6 +152,16 @@ def strategy_name(strategy: str | Callable) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in func.keywords.items())
         return f"{strategy_name(func.func)}({args})"
     return getattr(func, "__name__", type(func).__name__)
+
+
+def _frame(events: list[dict]) -> pd.DataFrame:
+    """History table of events (the file's ``type`` becomes the ``event`` column)."""
+    rows = [{("event" if k == "type" else k): v for k, v in e.items()} for e in events]
+    frame = pd.DataFrame(rows, columns=HISTORY_COLUMNS, index=[e["step"] - 1 for e in events])
+    for col in ("mu", "sigma", "label"):
+        frame[col] = pd.to_numeric(frame[col])
+    frame["undoes"] = frame["undoes"].astype("Int64")
+    return frame
 
 
 def _now() -> str:
@@ -270,8 +281,10 @@ class Campaign:
             else:
                 idx = np.fromiter(self._labels, dtype=int)
                 y = np.array([self._events[s - 1]["label"] for s in self._labels.values()])
-                model = copy.deepcopy(self._surrogate).fit(self.features[idx], y)
-                mu, sigma = model.predict(self.features, return_std=True)
+                # Matrices of tens of rows: BLAS threads cost more than they save (4x here).
+                with threadpool_limits(limits=1, user_api="blas"):
+                    model = copy.deepcopy(self._surrogate).fit(self.features[idx], y)
+                    mu, sigma = model.predict(self.features, return_std=True)
                 mu, sigma = np.asarray(mu, dtype=float), np.asarray(sigma, dtype=float)
             self._fit = (len(self._events), model, mu, sigma)
         return self._fit[1:]
@@ -494,7 +507,7 @@ class Campaign:
         if self.labels_path is not None:
             self._append_line(event)
         self._apply(event)
-        return self.history.iloc[-1]
+        return _frame([event]).iloc[0]
 
     def _apply(self, event: dict) -> None:
         index, step = event["index"], event["step"]
@@ -647,12 +660,7 @@ class Campaign:
         or ``"undo"``; ``mu``, ``sigma`` and ``label`` are in eV/atom; ``time``
         is ISO 8601 UTC.
         """
-        rows = [{("event" if k == "type" else k): v for k, v in e.items()} for e in self._events]
-        frame = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
-        for col in ("mu", "sigma", "label"):
-            frame[col] = pd.to_numeric(frame[col])
-        frame["undoes"] = frame["undoes"].astype("Int64")
-        return frame
+        return _frame(self._events)
 
     @property
     def labels(self) -> pd.DataFrame:
@@ -720,8 +728,10 @@ class Campaign:
         candidate, labelled or not; NaN before the surrogate is fitted.
         ``reference`` defaults to the pool's reference energies.
         """
-        p = self.parity(reference)
-        return float(np.mean(np.abs(p["predicted"] - p["reference"]))) if len(p) else math.nan
+        ref = self._reference(reference)
+        known = np.isfinite(ref)
+        mu, _ = self.predict()
+        return float(np.mean(np.abs(mu[known] - ref[known]))) if known.any() else math.nan
 
     def regret(self, reference: Sequence[float] | pd.Series | None = None) -> float:
         """Reference energy of the best candidate labelled so far minus the pool's lowest (eV/atom).
@@ -742,3 +752,23 @@ class Campaign:
             if index in lowest:
                 return n
         return None
+
+
+#: Environment variable naming the folder that :func:`labels_file` uses.
+LABELS_DIR_VARIABLE = "ALMAT_LABELS_DIR"
+
+
+def labels_file(name: str, directory: str | Path | None = None) -> Path:
+    """Where a named campaign keeps its labels: ``labels/NAME.jsonl`` next to the notebook.
+
+    Parameters
+    ----------
+    name
+        A short name such as ``"06-labeling-loop"``.
+    directory
+        The folder; by default ``$ALMAT_LABELS_DIR`` if set (the tests point it
+        at a fresh temporary folder), else ``labels``.
+    """
+    folder = Path(directory or os.environ.get(LABELS_DIR_VARIABLE) or "labels")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}.jsonl"
