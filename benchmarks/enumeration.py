@@ -48,55 +48,14 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _icet_table(parent, size: int):
-    """icet's enumeration as an Orderings table (stand-in until almat.enumeration has it)."""
-    from ase import Atoms
-    from icet.tools import enumerate_structures
-
-    from almat.orderings import VACANCY, disorder_of, orderings_from_cells
-
-    sites, species = disorder_of(parent)
-    symbols, allowed = [], []
-    for site in parent:
-        names = [sp.symbol if hasattr(sp, "symbol") else str(sp) for sp in site.species]
-        if site.species.num_atoms < 1 - 1e-6:
-            names.append(VACANCY)
-        symbols.append(names[0])
-        allowed.append(names)
-    atoms = Atoms(symbols, scaled_positions=parent.frac_coords, cell=parent.lattice.matrix, pbc=True)
-    # icet counts a concentration over all sites: fix each species' share from the occupancies.
-    totals: dict[str, float] = {}
-    for site in parent:
-        for sp, x in site.species.items():
-            name = sp.symbol if hasattr(sp, "symbol") else str(sp)
-            totals[name] = totals.get(name, 0.0) + float(x)
-    restrict = {name: (x / len(parent),) * 2 for name, x in totals.items()
-                if any(name in a and len(a) > 1 for a in allowed)}
-    cells = ((a.cell[:], a.get_scaled_positions(), a.get_chemical_symbols())
-             for a in enumerate_structures(atoms, [size], allowed, concentration_restrictions=restrict,
-                                           symprec=1e-3))
-    return orderings_from_cells(parent, cells)
-
-
 def _run(backend: str, size: int):
     import almat
 
-    parent = almat.set_occupancy(almat.load_parent(), 0.5)
-    if backend == "fast":
-        from almat.hart_forcade import enumerate_labelings
-
-        return lambda: enumerate_labelings(parent, [size])
-    try:
-        from almat.enumeration import enumerate_table
-    except ImportError:
-        enumerate_table = None
-    if enumerate_table is not None:
-        return lambda: enumerate_table(parent, max_cell_size=size, min_cell_size=size, backend=backend)
     if backend == "icet":
         import icet.tools  # noqa: F401  (imported before the memory baseline)
-
-        return lambda: _icet_table(parent, size)
-    raise RuntimeError(f"backend {backend!r} needs almat.enumeration.enumerate_table")
+    parent = almat.set_occupancy(almat.load_parent(), 0.5)
+    return lambda: almat.enumerate_table(parent, max_cell_size=size, min_cell_size=size,
+                                         backend=backend)
 
 
 def worker(backend: str, size: int) -> dict:
@@ -113,11 +72,6 @@ def available(backend: str) -> str | None:
     """None if the backend can run here, else why not."""
     if backend == "enumlib" and shutil.which("enum.x") is None:
         return "enum.x is not on PATH (enumlib comes from conda-forge)"
-    if backend == "enumlib":
-        try:
-            from almat.enumeration import enumerate_table  # noqa: F401
-        except ImportError:
-            return "almat.enumeration.enumerate_table is not there yet"
     return None
 
 

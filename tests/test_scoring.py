@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-import almat
 from almat.enumeration import enumerate_orderings
 from almat.scoring import ScoreCache, load_chgnet, score_structures
 

@@ -32,7 +32,7 @@ from fractions import Fraction
 import numpy as np
 from pymatgen.core import Structure
 
-from almat.orderings import VACANCY, Orderings, disorder_of, orderings_from_cells
+from almat.orderings import Orderings, disorder_of, element_symbol, orderings_from_cells
 from almat.structures import check_cell_size
 
 #: Default largest number of structures :func:`enumerate_orderings` builds.
@@ -93,7 +93,7 @@ def _icet_inputs(structure: Structure):
     disordered = {int(i): names for i, names in zip(sites, species)}
     for i, site in enumerate(structure):
         if i in disordered:
-            names = [VACANCY if n == VACANCY else _element(n) for n in disordered[i]]
+            names = [element_symbol(n) for n in disordered[i]]
             symbols.append(names[0])
             allowed.append(names)
         else:
@@ -111,12 +111,6 @@ def _icet_inputs(structure: Structure):
     eps = 1e-6
     windows = {el: (float(c / n) - eps, float(c / n) + eps) for el, c in totals.items()}
     return atoms, allowed, windows
-
-
-def _element(name: str) -> str:
-    from pymatgen.core import Species
-
-    return Species.from_str(name).symbol if name[-1] in "+-" else name
 
 
 def _icet_cells(structure: Structure, sizes: range) -> Iterator[tuple]:

@@ -26,10 +26,9 @@ import numpy as np
 from ase import Atoms
 from icet import ClusterSpace
 from pymatgen.core import Structure
-from pymatgen.core.periodic_table import get_el_sp
 from threadpoolctl import threadpool_limits
 
-from almat.orderings import VACANCY, Orderings, disorder_of, translation_index, translations
+from almat.orderings import VACANCY, Orderings, disorder_of, element_symbol, translation_index, translations
 
 #: Upper bound on the number of floats one gathered block holds (about 32 MB in float64).
 _BLOCK = 4_000_000
@@ -81,11 +80,6 @@ def _check_same_parent(parent: Structure, orderings: Orderings) -> None:
         )
 
 
-def _symbol(name: str) -> str:
-    """Element symbol of a species name such as ``"Li+"``; ``"X"`` stays a vacancy."""
-    return VACANCY if name == VACANCY else get_el_sp(name).symbol
-
-
 def parent_atoms(parent: Structure) -> tuple[Atoms, list[list[str]]]:
     """The parent as ase Atoms with its allowed species per site (icet's input).
 
@@ -97,9 +91,9 @@ def parent_atoms(parent: Structure) -> tuple[Atoms, list[list[str]]]:
     symbols, allowed = [], []
     for i, site in enumerate(parent):
         if i in column:
-            names = [_symbol(s) for s in species[column[i]]]
+            names = [element_symbol(s) for s in species[column[i]]]
         else:
-            names = [_symbol(str(next(iter(site.species))))]
+            names = [element_symbol(str(next(iter(site.species))))]
         symbols.append(names[0])
         allowed.append(names)
     atoms = Atoms(symbols, scaled_positions=parent.frac_coords, cell=parent.lattice.matrix, pbc=True)
@@ -226,7 +220,7 @@ class ClusterVectorFeaturizer:
             probe = atoms.copy()
             symbols = probe.get_chemical_symbols()
             for j, p in enumerate(self._sites):
-                symbols[p] = _symbol(self._species[j][m])
+                symbols[p] = element_symbol(self._species[j][m])
             probe.set_chemical_symbols(symbols)
             cv = self.cluster_space.get_cluster_vector(probe)
             for c in point_columns:
@@ -394,7 +388,7 @@ class LiLiDistanceFeaturizer:
         by_distance = np.argsort(dist[keep], kind="stable")
         self._pairs = (centre[keep][by_distance], neighbour[keep][by_distance],
                        offsets[keep][by_distance].astype(np.int64), dist[keep][by_distance])
-        names = sorted({_symbol(s) for sp in self._species for s in sp if s != VACANCY})
+        names = sorted({element_symbol(s) for sp in self._species for s in sp if s != VACANCY})
         pair = "".join(names) * 2 if len(names) == 1 else "occupied"
         self.feature_names = [f"{pair}_pairs_{lo:g}-{hi:g}A_per_fu" for lo, hi in zip(self.edges, self.edges[1:])]
         self.feature_names.append(f"{pair}_min_distance_A")

@@ -42,10 +42,10 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from pymatgen.core import Species, Structure
+from pymatgen.core import Structure
 
 from almat.hnf import SiteSymmetry, distinct_supercells, site_permutations, site_symmetry
-from almat.orderings import VACANCY, Orderings, disorder_of, translation_index, translations
+from almat.orderings import VACANCY, Orderings, disorder_of, element_symbol, translation_index, translations
 from almat.structures import OccupancyError
 
 _TOL = 1e-6
@@ -88,10 +88,6 @@ class _Problem:
         if np.any(lo > hi):
             return None
         return lo, hi
-
-
-def _element(name: str) -> str:
-    return name if name == VACANCY or name[-1] not in "+-" else Species.from_str(name).symbol
 
 
 def _problem(parent: Structure, concentrations, symprec: float) -> _Problem:
@@ -149,7 +145,7 @@ def _parse_concentrations(concentrations: Mapping, internal: list[tuple[str, ...
     low, high = [], []
     for k, (name, value) in enumerate(concentrations.items()):
         hits = [(j, lab) for j, names in enumerate(internal) for lab, other in enumerate(names)
-                if other == name or _element(other) == _element(str(name))]
+                if other == name or element_symbol(other) == element_symbol(str(name))]
         if not hits:
             raise ConcentrationError(
                 f"No disordered site allows {name!r}; the species on the disordered sites are "

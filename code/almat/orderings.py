@@ -194,7 +194,7 @@ class Orderings:
     def atoms(self, i: int) -> Atoms:
         """Ordering ``i`` as ase Atoms with every site, vacancies as ``"X"`` (for icet)."""
         lattice, frac, symbols = self._site_species(i)
-        elements = [_element(s) for s in symbols]
+        elements = [element_symbol(s) for s in symbols]
         return Atoms(elements, scaled_positions=frac, cell=lattice.matrix, pbc=True)
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> Orderings:
@@ -222,8 +222,9 @@ class Orderings:
                    np.concatenate(index).astype(np.int64), np.concatenate(labels))
 
 
-def _element(symbol: str) -> str:
-    return VACANCY if symbol == VACANCY else Species.from_str(symbol).symbol if _charged(symbol) else symbol
+def element_symbol(name: str) -> str:
+    """Element symbol of a species name: ``"Li+"`` -> ``"Li"``; the vacancy ``"X"`` stays ``"X"``."""
+    return Species.from_str(name).symbol if name != VACANCY and _charged(name) else name
 
 
 def _charged(symbol: str) -> bool:
@@ -315,4 +316,4 @@ def orderings_from_cells(parent: Structure, cells: Iterable[tuple[np.ndarray, np
 
 
 def _same_element(name: str, symbol: str) -> bool:
-    return name == symbol or _element(name) == _element(symbol)
+    return name == symbol or element_symbol(name) == element_symbol(symbol)
