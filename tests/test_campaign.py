@@ -278,6 +278,34 @@ def test_a_cut_last_line_is_dropped_with_a_warning_and_the_campaign_goes_on(new,
     assert [e["step"] for e in lines(path)[1:]] == [1, 2, 3, 4, 5, 6]
 
 
+def test_files_that_are_not_this_pools_labels_are_never_modified(pool, table, new, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"energies I computed last week")  # one line, no newline
+    with pytest.raises(LabelsFileError, match="no complete line"):
+        new(TableOracle(), labels_path=notes)
+    assert notes.read_bytes() == b"energies I computed last week"
+    # another pool's file with a cut last line: refused for the pool, not repaired
+    other = tmp_path / "other.jsonl"
+    Campaign(make_pool(table.subset(np.arange(40)), ENERGIES[:40], name="first40"), TableOracle(),
+             labels_path=other, featurizer=lambda o: np.ones((40, 1))).run(2)
+    with other.open("ab") as fh:
+        fh.write(b'{"type": "lab')
+    content = other.read_bytes()
+    with pytest.raises(LabelsFileError, match="first40"):
+        new(TableOracle(), labels_path=other)
+    assert other.read_bytes() == content
+
+
+def test_an_empty_file_starts_a_campaign_and_another_seed_is_flagged(new, tmp_path):
+    path = tmp_path / "labels.jsonl"
+    path.touch()
+    new(TableOracle(), labels_path=path, seed=1).run(2)
+    assert [e["type"] for e in lines(path)] == ["header", "label", "label"]
+    with pytest.warns(UserWarning, match="seed 1"):
+        again = new(TableOracle(), labels_path=path, seed=2)
+    assert again.n_labels == 2 and again.seed == 2
+
+
 def test_a_damaged_line_in_the_middle_is_an_error_naming_the_line(new, tmp_path):
     path = tmp_path / "labels.jsonl"
     new(TableOracle(), labels_path=path).run(3)

@@ -581,26 +581,31 @@ class Campaign:
                         "edited by hand or damaged; fix or remove that line."
                     ) from None
                 end = len(raw) - len(b"\n".join(lines[number - 1:]))
-                warnings.warn(
-                    f"The last line of {path} was cut short, probably by a crash while it was "
-                    f"written, and is dropped: {line[:80]!r}. Every earlier line is kept.",
-                    TruncatedLabelsWarning, stacklevel=3)
                 break
         if not records:
-            raise LabelsFileError(f"{path} holds no complete line; delete it to start afresh.")
-        with path.open("r+b") as fh:
-            if end < len(raw):
-                fh.truncate(end)
-            elif not raw.endswith(b"\n"):
-                fh.seek(0, os.SEEK_END)
-                fh.write(b"\n")
-                end += 1
-            fh.flush()
-            os.fsync(fh.fileno())
-        self._file_size = end
+            raise LabelsFileError(
+                f"{path} holds no complete line, so it is not a labels file or it was cut short "
+                "while its header was written. Delete it to start afresh, or choose another labels_path."
+            )
         self._check_header(records[0][1])
         for number, event in records[1:]:
             self._replay(number, event)
+        # Only a file that has proved to be this pool's labels file is touched.
+        if end < len(raw) or not raw.endswith(b"\n"):
+            with path.open("r+b") as fh:
+                if end < len(raw):
+                    warnings.warn(
+                        f"The last line of {path} was cut short, probably by a crash while it was "
+                        f"written, and is dropped: {raw[end:end + 80]!r}. Every earlier line is kept.",
+                        TruncatedLabelsWarning, stacklevel=3)
+                    fh.truncate(end)
+                else:
+                    fh.seek(0, os.SEEK_END)
+                    fh.write(b"\n")
+                    end += 1
+                fh.flush()
+                os.fsync(fh.fileno())
+        self._file_size = end
 
     def _check_header(self, header: dict) -> None:
         path = self.labels_path
@@ -621,7 +626,7 @@ class Campaign:
             )
         if header.get("seed") != self.seed:
             warnings.warn(f"{path} was started with seed {header.get('seed')}; this campaign uses "
-                          f"seed {self.seed} from now on.", stacklevel=3)
+                          f"seed {self.seed} from now on.", stacklevel=4)
 
     def _replay(self, number: int, event: dict) -> None:
         def bad(why: str) -> LabelsFileError:
