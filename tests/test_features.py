@@ -64,7 +64,7 @@ def random_table(half, n, seed=0):
 
 @pytest.fixture(scope="module")
 def cv(half):
-    return ClusterVectorFeaturizer(half)
+    return ClusterVectorFeaturizer(half, cutoffs=(6.0, 5.0))  # triplets too: the stricter icet check
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +86,12 @@ def test_cluster_space_has_45_varying_columns(cv):
     assert cv.feature_names[0] == "pair_1.81A"
     assert sum(n.startswith("pair") for n in cv.feature_names) == 14
     assert sum(n.startswith("triplet") for n in cv.feature_names) == 31
+
+
+def test_default_is_the_14_pair_shells_up_to_6_angstrom(half, cv):
+    pairs = ClusterVectorFeaturizer(half)
+    assert pairs.cutoffs == (6.0,)
+    assert pairs.feature_names == [n for n in cv.feature_names if n.startswith("pair")]
 
 
 def test_size1_equals_icet(cv, size1):
