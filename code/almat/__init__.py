@@ -25,8 +25,8 @@ _EXPORTS = {
     "surrogates": ["BayesianClusterExpansion", "GaussianProcessSurrogate"],
     "acquisition": ["STRATEGIES", "get_strategy"],
     "screening": ["screen"],
-    "oracles": ["CHGNetOracle", "TableOracle", "OracleRefusal"],
-    "campaign": ["Campaign", "LabelError", "LabelsFileError", "labels_file"],
+    "oracles": ["CHGNetOracle", "Label", "OracleRefusal", "TableOracle"],
+    "campaign": ["Campaign", "CampaignError", "LabelError", "LabelsFileError", "labels_file"],
     "widget": ["LabelingApp"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
