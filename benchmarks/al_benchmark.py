@@ -31,6 +31,7 @@ from almat.campaign import Campaign
 from almat.features import ClusterVectorFeaturizer
 from almat.oracles import TableOracle
 from almat.pool import load_pool
+from machine import machine
 
 #: Strategies compared, in the order printed.
 DEFAULT_STRATEGIES = ("random", "uncertainty", "greedy", "lcb", "ei")
@@ -111,6 +112,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     reference = pool.energies
     n = int(np.isfinite(reference).sum())
     n_min = int((reference == np.nanmin(reference)).sum())
+    print(f"machine: {machine()}")
     print(f"pool {pool.name!r}: {len(pool)} candidates; {features.shape[1]} cluster-vector features "
           f"(cutoffs {', '.join(f'{c:g}' for c in featurizer.cutoffs)} Å); {args.seeds} seeds, budget "
           f"{args.budget}, {args.n_initial} random initial labels")

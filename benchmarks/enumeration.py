@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -30,17 +29,11 @@ import sys
 import tempfile
 import time
 
+from machine import machine
+
 BACKENDS = ("fast", "enumlib", "icet")
 #: Runs that take minutes: (backend, smallest size that is slow).
 SLOW = {"icet": 2}
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def _rss_mib() -> float:
@@ -106,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(args.worker[0], int(args.worker[1]))))
         return 0
 
-    print(f"machine: {_cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}")
+    print(f"machine: {machine()}")
     rows = []
     for backend in args.backends:
         why = available(backend)

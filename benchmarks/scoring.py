@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
+
+from machine import machine
 
 CHILD = r"""
 import json, resource, sys, time
@@ -64,7 +65,7 @@ def main() -> None:
              "e": "score_structures, energy (default)",
              "efs": "score_structures, forces+stress"}
     cases = {names[c]: c for c in args.cases}
-    print(f"machine: {platform.machine()}, {platform.processor() or '?'}; python {platform.python_version()}")
+    print(f"machine: {machine()}")
     results = {name: run_case(mode, args.pool) for name, mode in cases.items()}
     first = next(iter(results.values()))
     ref_name = "loop, energy only" if "loop, energy only" in results else next(iter(results))

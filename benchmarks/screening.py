@@ -7,14 +7,14 @@ on the shipped pool's CHGNet energies.
     python benchmarks/screening.py
 """
 
-import platform
 import time
 
 import almat
+from machine import machine
 
 
 def main() -> None:
-    print(f"machine: {platform.machine()}; python {platform.python_version()}")
+    print(f"machine: {machine()}")
     half = almat.set_occupancy(almat.load_parent(), 0.5)
     pool = almat.load_pool("li6ps5cl")
     featurizer = almat.ClusterVectorFeaturizer(half)
