@@ -282,6 +282,21 @@ NOTEBOOKS["04-surrogates"] = [
     code("""
         ax = plot_parity(y_test, mu_lili, sigma_lili, xlabel="CHGNet energy (eV/atom)")
     """),
+    md("## Pairs, or triplets too?"),
+    code("""
+        triplets = almat.ClusterVectorFeaturizer(pool.orderings.parent, cutoffs=(6.0, 5.0))
+        X_3 = triplets.transform(pool)
+        print(X_3.shape)
+        print("labels, then MAE with pairs and with pairs and triplets (meV/atom)")
+        for n in (20, 50, 200):
+            train_n = np.random.default_rng(0).choice(len(pool), size=n, replace=False)
+            test_n = np.setdiff1d(np.arange(len(pool)), train_n)
+            errors = []
+            for features in (X, X_3):
+                model_n = almat.BayesianClusterExpansion().fit(features[train_n], y[train_n])
+                errors.append(1000 * np.abs(model_n.predict(features[test_n]) - y[test_n]).mean())
+            print(n, *np.round(errors, 1))
+    """),
     challenge("More data, smaller sigma?", """
         Fit the cluster expansion on 10 and on 200 training orderings instead of 50.
         How do the mean sigma over the test orderings and the error change?
