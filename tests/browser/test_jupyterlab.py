@@ -1,0 +1,512 @@
+"""The labeling loop in a real JupyterLab, driven through Chromium (issue 5, items 1 and 4).
+
+A ``jupyter lab`` server is started on a free loopback port, with a token, in a
+temporary copy of ``notebooks/``. Its configuration comes from
+``tests/browser/jupyter_config/`` (copied to the temporary folder), so that a
+learner's own Jupyter set-up is neither read nor changed; that folder pins the
+settings that would otherwise open dialogs (news prompt, kernel choice).
+
+The test opens ``06-labeling-loop.ipynb``, runs all cells from the Run menu and
+then works the app as a learner would: three clicks on "Compute with CHGNet", a
+typed energy, a refused entry and an undo. After each step it reads the app's
+counter in the page and the labels file on disk. It then restarts the kernel
+and runs all cells again, and checks that the campaign resumed from the file,
+which was only appended to.
+
+Two more tests show that these checks can fail: a notebook whose Compute button
+is not wired up is caught by the click check, and a widget JupyterLab cannot
+draw ("Error displaying widget: model not found") is caught by the render check.
+
+Screenshots go to ``artifacts/screenshots/jupyterlab-*.png`` (or under
+``$ALMAT_ARTIFACTS``); their paths are printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from browser_util import PageErrors, free_port, launch_chromium, screenshot, unavailable
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+JUPYTER_CONFIG = Path(__file__).with_name("jupyter_config")
+NOTEBOOK = "06-labeling-loop.ipynb"
+#: Name the notebook gives ``almat.labels_file``; the file is ``$ALMAT_LABELS_DIR/<name>.jsonl``.
+LABELS_NAME = "06-labeling-loop"
+
+#: Seconds, generous for a loaded 2-core machine but bounded.
+SERVER_START_TIMEOUT = 90
+RUN_ALL_TIMEOUT = 240  # load the pool and CHGNet, and run every cell
+COMPUTE_TIMEOUT = 90  # one CHGNet label
+UI_TIMEOUT = 30  # a typed label or an undo
+
+COUNTER = re.compile(r"labelled (\d+) / (\d+) · skipped (\d+) · undone (\d+)")
+#: Text JupyterLab shows when a widget's view cannot be built.
+WIDGET_FAILURES = ("Error displaying widget", "model not found")
+
+
+# --------------------------------------------------------------------- the server
+@dataclass
+class JupyterLab:
+    """A running ``jupyter lab``: where it serves and where its files are."""
+
+    url: str  # ends in "/"
+    token: str
+    root: Path  # the notebook folder it serves
+    labels_dir: Path  # $ALMAT_LABELS_DIR of its kernels
+    runtime_dir: Path
+
+    def api(self, path: str, method: str = "GET") -> bytes:
+        request = urllib.request.Request(self.url + path, method=method,
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.read()
+
+    def notebook_url(self, name: str) -> str:
+        """The page showing one notebook; ``reset`` opens it alone, with no tabs from earlier visits."""
+        return f"{self.url}lab/tree/{name}?reset&token={self.token}"
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _kernel_pids(runtime_dir: Path) -> list[int]:
+    """Processes whose command line names a file in ``runtime_dir``: this server's kernels."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(runtime_dir) in cmdline:
+            pids.append(int(proc.name))
+    return pids
+
+
+def _stop(server: subprocess.Popen, lab: JupyterLab | None) -> None:
+    """Shut the server down (kernels included), then make sure nothing of it is left."""
+    if lab is not None and server.poll() is None:
+        try:
+            lab.api("api/shutdown", method="POST")
+        except (OSError, urllib.error.URLError):
+            pass
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+    if lab is not None:  # kernels run in their own sessions; end any the server left behind
+        for pid in _kernel_pids(lab.runtime_dir):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def start_jupyterlab(base: Path) -> Iterator[JupyterLab]:
+    """Run ``jupyter lab`` on a copy of ``notebooks/`` in ``base``; stop it afterwards."""
+    # The jupyter of the Python running the tests (the venv's), else the first on PATH.
+    jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent)) or shutil.which("jupyter")
+    if jupyter is None:
+        unavailable("The jupyter command is not installed (pip install jupyterlab)")
+    root = base / "notebooks"
+    shutil.copytree(REPO_ROOT / "notebooks", root,
+                    ignore=shutil.ignore_patterns("labels", "__pycache__", ".ipynb_checkpoints"))
+    config = base / "jupyter_config"
+    shutil.copytree(JUPYTER_CONFIG, config, ignore=shutil.ignore_patterns("__pycache__"))
+    labels_dir = base / "labels"
+    runtime_dir = base / "runtime"
+    env = dict(os.environ,
+               JUPYTER_CONFIG_DIR=str(config),
+               JUPYTERLAB_SETTINGS_DIR=str(config / "lab" / "user-settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"),  # empty: nothing to restore
+               JUPYTER_DATA_DIR=str(base / "data"),
+               JUPYTER_RUNTIME_DIR=str(runtime_dir),
+               IPYTHONDIR=str(base / "ipython"),  # no profile start-up files, no history of the learner
+               ALMAT_LABELS_DIR=str(labels_dir))
+    port, token = free_port(), secrets.token_hex(24)
+    log_path = base / "jupyter.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [jupyter, "lab", f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
+             f"--ServerApp.root_dir={root}"],
+            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    lab = JupyterLab(f"http://127.0.0.1:{port}/", token, root, labels_dir, runtime_dir)
+    print(f"jupyter lab at {lab.url}, log in {log_path}")
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            if server.poll() is not None:
+                unavailable(f"jupyter lab exited with code {server.returncode} before serving; "
+                            f"its log ends:\n{_tail(log_path)}")
+            try:
+                json.loads(lab.api("api/status"))
+                break
+            except (OSError, urllib.error.URLError, ValueError):
+                if time.monotonic() > deadline:
+                    unavailable(f"jupyter lab did not answer on {lab.url} within "
+                                f"{SERVER_START_TIMEOUT} s; its log ends:\n{_tail(log_path)}")
+                time.sleep(0.5)
+        yield lab
+    finally:
+        _stop(server, lab)
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory) -> Iterator[JupyterLab]:
+    yield from start_jupyterlab(tmp_path_factory.mktemp("jupyterlab"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # This module's own Chromium, closed when the module ends. (browser_util's
+    # session-scoped ``chromium`` fixture, imported into two modules, would start
+    # two Playwright instances at once, which the sync API does not allow.)
+    with launch_chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+# --------------------------------------------------------------------- the page
+def shot(page, name: str) -> Path:
+    """Scroll the app into view if it is there, save a screenshot and print its path."""
+    app = page.locator(".almat-app:not([data-stale])")
+    if app.count():
+        app.first.scroll_into_view_if_needed()
+    path = screenshot(page, f"jupyterlab-{name}", full_page=False)
+    print(f"screenshot: {path}")
+    return path
+
+
+def menu(page, title: str, command: str) -> None:
+    """Choose a menu entry by clicking: the menu bar item ``title``, then the entry for ``command``."""
+    page.locator(".lm-MenuBar-item", has_text=re.compile(rf"^{title}$")).click()
+    page.locator(f'.lm-Menu-item[data-command="{command}"]').click()
+
+
+KERNEL_IDLE_JS = r"""() => {
+    // The status bar reads e.g. "Python 3 (ipykernel) | Idle" once a kernel is connected.
+    const bar = document.querySelector('#jp-main-statusbar')?.innerText ?? '';
+    const prompts = [...document.querySelectorAll('.jp-NotebookPanel .jp-InputPrompt')];
+    return /\| Idle/.test(bar) && !bar.includes('No Kernel')
+        && !prompts.some(p => p.textContent.includes('*'));
+}"""
+
+
+def kernel_idle(page) -> bool:
+    """True when the notebook's kernel is connected and idle and no cell waits to run."""
+    return page.evaluate(KERNEL_IDLE_JS)
+
+
+def open_notebook(page, lab: JupyterLab, name: str) -> PageErrors:
+    """Open a notebook and wait until its kernel is started and idle.
+
+    Running cells before that races with the kernel's start: JupyterLab then
+    starts a second kernel and the first run is lost.
+    """
+    errors = PageErrors(page)
+    page.goto(lab.notebook_url(name))
+    page.locator(".jp-NotebookPanel").wait_for(state="visible", timeout=60_000)
+    page.wait_for_function(KERNEL_IDLE_JS, timeout=90_000, polling=250)
+    return errors
+
+
+def widget_failures(page) -> list[str]:
+    """Widget rendering failures and Python tracebacks shown in the notebook's cell outputs."""
+    return page.evaluate(
+        """markers => {
+            const found = [];
+            for (const out of document.querySelectorAll('.jp-NotebookPanel .jp-Cell-outputArea')) {
+                const text = out.innerText;
+                for (const m of markers) if (text.includes(m)) found.push(text.slice(0, 300));
+                if (text.includes('Traceback (most recent call last)'))
+                    found.push('traceback: ' + text.slice(0, 600));
+            }
+            return found;
+        }""",
+        list(WIDGET_FAILURES))
+
+
+def wait_for_app(page, timeout_s: float, name: str) -> None:
+    """Wait until a (new) labeling app is shown and every cell has finished running.
+
+    Fails at once when JupyterLab says a widget could not be displayed or a cell
+    raised, instead of waiting for the timeout. ``name`` names the screenshot
+    taken on failure.
+    """
+    app = page.locator(".almat-app:not([data-stale]) .almat-compute")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        failures = widget_failures(page)
+        if failures:
+            shot(page, f"{name}-failure")
+            pytest.fail("The notebook did not run cleanly:\n" + "\n".join(failures))
+        finished = kernel_idle(page)
+        if finished and app.count() == 1 and app.is_visible():
+            return
+        if time.monotonic() > deadline:
+            shot(page, f"{name}-timeout")
+            pytest.fail(f"The labeling app did not render within {timeout_s} s of running the "
+                        "notebook (no visible .almat-compute button, or cells still running).")
+        time.sleep(0.5)
+
+
+def counter(page) -> dict[str, int]:
+    """The app's counter line, as numbers: labelled, budget, skipped, undone."""
+    text = page.locator(".almat-app:not([data-stale]) .almat-counter").inner_text()
+    match = COUNTER.search(text)
+    assert match, f"The app's counter does not read 'labelled N / B · skipped K · undone U': {text!r}"
+    return dict(zip(["labelled", "budget", "skipped", "undone"], map(int, match.groups())))
+
+
+def messages(page) -> str:
+    return page.locator(".almat-app:not([data-stale]) .almat-messages").inner_text()
+
+
+def eventually(check: Callable[[], bool], timeout_s: float, failure: str) -> None:
+    """Poll ``check`` until it returns true; fail with ``failure`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{failure} (waited {timeout_s} s)")
+        time.sleep(0.25)
+
+
+class NoResponse(AssertionError):
+    """A click did not change the app's counter in time."""
+
+
+def click_and_expect(page, button: str, labelled: int, undone: int | None = None,
+                     timeout_s: float = UI_TIMEOUT) -> dict[str, int]:
+    """Click the app's ``button`` (a CSS class) and wait for the counter to show ``labelled``.
+
+    Raises
+    ------
+    NoResponse
+        The counter did not get there within ``timeout_s``: the button is not
+        wired up, the kernel is gone, or the action failed.
+    """
+    app = page.locator(".almat-app:not([data-stale])")
+    app.locator(f".{button}").click()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        now = counter(page)
+        if now["labelled"] == labelled and (undone is None or now["undone"] == undone):
+            return now
+        if time.monotonic() > deadline:
+            raise NoResponse(
+                f"After clicking .{button}, the counter still reads {now} after {timeout_s} s; "
+                f"expected labelled {labelled}" + ("" if undone is None else f", undone {undone}")
+                + f". Messages shown:\n{messages(page)}")
+        time.sleep(0.25)
+
+
+# --------------------------------------------------------------------- the labels file
+def events(path: Path) -> list[dict]:
+    """Every JSON line of a labels file, header first."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def replay(records: list[dict]) -> dict[str, int]:
+    """Count what the file says counts now, written out here from the documented format.
+
+    A ``label`` or ``skip`` counts until an ``undo`` names its step.
+    """
+    kinds = {}
+    undone = 0
+    for record in records[1:]:
+        if record["type"] == "undo":
+            del kinds[record["undoes"]]
+            undone += 1
+        else:
+            kinds[record["step"]] = record["type"]
+    values = list(kinds.values())
+    return {"labelled": values.count("label"), "skipped": values.count("skip"), "undone": undone}
+
+
+# --------------------------------------------------------------------- the tests
+def test_labeling_loop_in_jupyterlab(jupyterlab, page):
+    started = time.monotonic()
+    notebook = jupyterlab.root / NOTEBOOK
+    assert notebook.exists(), f"{NOTEBOOK} is missing from notebooks/"
+    labels = jupyterlab.labels_dir / f"{LABELS_NAME}.jsonl"
+    assert not labels.exists(), "the test's labels folder should start empty"
+
+    errors = open_notebook(page, jupyterlab, NOTEBOOK)
+    # The notebook's stored outputs (and saved widget state) may show a copy of the app
+    # that no kernel is behind; clear them so that only a live app can be found.
+    menu(page, "Edit", "editmenu:clear-all")
+    assert page.locator(".almat-app").count() == 0
+    menu(page, "Run", "runmenu:run-all")
+    wait_for_app(page, RUN_ALL_TIMEOUT, "1-rendered")
+    shot(page, "1-rendered")
+    print(f"opened and ran all cells in {time.monotonic() - started:.0f} s")
+
+    # The notebook's own cells may already have labelled some candidates; the
+    # page must agree with the file about them.
+    assert labels.exists(), f"the notebook wrote no labels file at {labels}"
+    before = counter(page)
+    assert {k: before[k] for k in ("labelled", "skipped", "undone")} == replay(events(labels))
+
+    # Three clicks on Compute: one CHGNet label each, on screen and on disk.
+    n_lines = len(events(labels))
+    assert page.locator(".almat-compute").inner_text().strip() == "Compute with CHGNet"
+    for k in range(1, 4):
+        click_and_expect(page, "almat-compute", before["labelled"] + k, timeout_s=COMPUTE_TIMEOUT)
+    computed = events(labels)[n_lines:]
+    assert [(e["type"], e["labelled_by"]) for e in computed] == [("label", "chgnet")] * 3
+    assert len({e["id"] for e in computed}) == 3, "the three clicks labelled the same candidate"
+    shot(page, "2-computed")
+
+    # A typed energy near CHGNet's first answer is recorded as a human label.
+    typed = f"{computed[0]['label'] + 0.0123:.4f}"
+    page.locator(".almat-value input").fill(typed)
+    after_submit = click_and_expect(page, "almat-submit", before["labelled"] + 4)
+    last = events(labels)[-1]
+    assert (last["type"], last["labelled_by"], last["label"]) == ("label", "human", float(typed))
+    eventually(lambda: page.locator(".almat-value input").input_value() == "", UI_TIMEOUT,
+               "the energy entry was not cleared after an accepted label")
+    shot(page, "3-submitted")
+
+    # Text that is not a number is refused: message shown, nothing counted, nothing written.
+    saved = labels.read_bytes()
+    page.locator(".almat-value input").fill("abc")
+    page.locator(".almat-app .almat-submit").click()
+    # The refusal must be the newest message (the notebook's own cells may have shown one
+    # before); once it is shown the click has been handled, so the counter is final.
+    eventually(lambda: "'abc' is not a number" in messages(page).strip().splitlines()[-1],
+               UI_TIMEOUT, f"no refusal of 'abc' shown; messages:\n{messages(page)}")
+    assert counter(page) == after_submit
+    assert labels.read_bytes() == saved, "a refused entry changed the labels file"
+    shot(page, "4-refused")
+
+    # Undo takes back the typed label; the undo is a new line, the label line stays.
+    human_step = last["step"]
+    undone = click_and_expect(page, "almat-undo", before["labelled"] + 3,
+                              undone=before["undone"] + 1)
+    records = events(labels)
+    assert records[-1]["type"] == "undo" and records[-1]["undoes"] == human_step
+    assert labels.read_bytes().startswith(saved)
+    assert {k: undone[k] for k in ("labelled", "skipped", "undone")} == replay(records)
+    shot(page, "5-undone")
+
+    # Restart the kernel and run everything again: the campaign resumes from the file.
+    kept = labels.read_bytes()
+    page.evaluate("() => document.querySelectorAll('.almat-app').forEach(a => a.dataset.stale = 1)")
+    menu(page, "Kernel", "runmenu:restart-and-run-all")
+    dialog = page.locator(".jp-Dialog")
+    dialog.wait_for(state="visible")
+    assert "Restart" in dialog.inner_text()
+    dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+    wait_for_app(page, RUN_ALL_TIMEOUT, "6-restarted")
+    shot(page, "6-restarted")
+
+    resumed = page.locator(".jp-OutputArea-output", has_text="labels resumed from").first
+    match = re.search(r"(\d+) labels resumed", resumed.inner_text())
+    assert match and int(match.group(1)) == undone["labelled"], (
+        f"after the restart the notebook printed {resumed.inner_text()!r}; expected "
+        f"{undone['labelled']} labels resumed")
+    after = labels.read_bytes()
+    assert after.startswith(kept), "the labels file was rewritten, not appended to, on restart"
+    again = counter(page)
+    assert {k: again[k] for k in ("labelled", "skipped", "undone")} == replay(events(labels))
+    assert again["labelled"] >= undone["labelled"]
+
+    console = [m for m in errors.messages if any(w in m for w in WIDGET_FAILURES)]
+    assert not console, "\n".join(console)
+    for message in errors.messages:  # other console errors are logged for the record only
+        print(message)
+    print(f"labeling loop in JupyterLab: {time.monotonic() - started:.0f} s")
+
+
+UNWIRED = '''\
+import almat
+from almat.oracles import TableOracle
+
+pool = almat.load_pool("li6ps5cl")
+campaign = almat.Campaign(pool, TableOracle(), labels_path=almat.labels_file("unwired"),
+                          n_initial=2, budget=10)
+app = almat.LabelingApp(campaign)
+# The fault under test: the Compute button is drawn but connected to nothing.
+app.compute_button._click_handlers.callbacks.clear()
+app
+'''
+
+
+def write_notebook(path: Path, sources: list[str]) -> None:
+    """A notebook of code cells, without outputs."""
+    cells = [{"cell_type": "code", "execution_count": None, "id": f"cell{i}", "metadata": {},
+              "outputs": [], "source": source} for i, source in enumerate(sources)]
+    path.write_text(json.dumps({
+        "cells": cells, "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                    "language": "python"}}}))
+
+
+def test_unwired_compute_button_is_caught(jupyterlab, page):
+    """The click check fails for an app whose Compute button does nothing."""
+    write_notebook(jupyterlab.root / "unwired.ipynb", [UNWIRED])
+    labels = jupyterlab.labels_dir / "unwired.jsonl"
+    open_notebook(page, jupyterlab, "unwired.ipynb")
+    menu(page, "Run", "runmenu:run-all")
+    wait_for_app(page, RUN_ALL_TIMEOUT, "unwired")
+
+    # The table oracle answers at once, so a wired button would count within seconds.
+    with pytest.raises(NoResponse, match="still reads"):
+        click_and_expect(page, "almat-compute", 1, timeout_s=10)
+    shot(page, "unwired")
+    # The same app still takes a typed label: the kernel and the widgets work,
+    # only the Compute button is dead.
+    page.locator(".almat-value input").fill("-4.2")
+    click_and_expect(page, "almat-submit", 1)
+    assert [e["labelled_by"] for e in events(labels)[1:]] == ["human"]
+
+
+LOST_WIDGET = """\
+from IPython.display import display
+
+# A view of a widget model that the page never received, as when widget state is lost.
+display({"text/plain": "<LabelingApp>",
+         "application/vnd.jupyter.widget-view+json": {
+             "model_id": "0123456789abcdef0123456789abcdef", "version_major": 2,
+             "version_minor": 0}}, raw=True)
+"""
+
+
+def test_widget_that_cannot_render_is_caught(jupyterlab, page):
+    """The render check fails at once, not at its timeout, when JupyterLab cannot draw a widget."""
+    write_notebook(jupyterlab.root / "lost-widget.ipynb", [LOST_WIDGET])
+    open_notebook(page, jupyterlab, "lost-widget.ipynb")
+    menu(page, "Run", "runmenu:run-all")
+    started = time.monotonic()
+    with pytest.raises(pytest.fail.Exception, match="did not run cleanly"):
+        wait_for_app(page, 60, "lost-widget")
+    assert time.monotonic() - started < 30, "the failure was found only by waiting for the timeout"
