@@ -142,9 +142,10 @@ def launch_chromium(**launch_options) -> Iterator[object]:
             browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """One Chromium for the whole test session; make a fresh context or page per test."""
+    """One Chromium per test module (Playwright's sync API allows one instance at a time, so a
+    session-wide browser would clash with another module's); make a fresh context per test."""
     with launch_chromium() as browser:
         yield browser
 
