@@ -65,7 +65,20 @@ def _targets(y: Any, n: int) -> np.ndarray:
 
 
 class _Surrogate(RegressorMixin, BaseEstimator):
-    """Shared input checks: fit sets ``n_features_in_``, predict refuses anything else."""
+    """Shared input checks and prediction: fit sets ``scaler_``, ``model_`` and
+    ``n_features_in_``; predict refuses anything else."""
+
+    def _check_fit(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        X = _features(X)
+        y = _targets(y, len(X))
+        if len(X) < 2:
+            raise SurrogateError(f"At least 2 labelled samples are needed to fit a {type(self).__name__}.")
+        return X, y
+
+    def predict(self, X: Any, return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Predicted energies (eV/atom), and their standard deviations when ``return_std``."""
+        X = self._check_predict(X)
+        return self.model_.predict(self.scaler_.transform(X), return_std=return_std)
 
     def _check_predict(self, X: Any) -> np.ndarray:
         if not hasattr(self, "n_features_in_"):
@@ -121,10 +134,7 @@ class BayesianClusterExpansion(_Surrogate):
 
     def fit(self, X: Any, y: Any) -> BayesianClusterExpansion:
         """Fit to features ``X`` (n, k) and energies ``y`` (n,)."""
-        X = _features(X)
-        y = _targets(y, len(X))
-        if len(X) < 2:
-            raise SurrogateError("At least 2 labelled samples are needed to fit a Bayesian cluster expansion.")
+        X, y = self._check_fit(X, y)
         self.scaler_ = StandardScaler(with_std=self.standardize).fit(X)
         self.model_ = BayesianRidge(alpha_init=self.alpha_init, lambda_init=self.lambda_init, fit_intercept=True)
         self.model_.fit(self.scaler_.transform(X), y)
@@ -134,11 +144,6 @@ class BayesianClusterExpansion(_Surrogate):
         self.lambda_ = float(self.model_.lambda_)
         self.n_features_in_ = X.shape[1]
         return self
-
-    def predict(self, X: Any, return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Predicted energies, and their standard deviations when ``return_std``."""
-        X = self._check_predict(X)
-        return self.model_.predict(self.scaler_.transform(X), return_std=return_std)
 
 
 class GaussianProcessSurrogate(_Surrogate):
@@ -168,10 +173,7 @@ class GaussianProcessSurrogate(_Surrogate):
 
     def fit(self, X: Any, y: Any) -> GaussianProcessSurrogate:
         """Fit to features ``X`` (n, k) and energies ``y`` (n,)."""
-        X = _features(X)
-        y = _targets(y, len(X))
-        if len(X) < 2:
-            raise SurrogateError("At least 2 labelled samples are needed to fit a Gaussian process.")
+        X, y = self._check_fit(X, y)
         kernel = self.kernel
         if kernel is None:
             kernel = (ConstantKernel(1.0, (1e-5, 1e5)) * Matern(length_scale=np.sqrt(X.shape[1]),
@@ -184,8 +186,3 @@ class GaussianProcessSurrogate(_Surrogate):
         self.kernel_ = self.model_.kernel_
         self.n_features_in_ = X.shape[1]
         return self
-
-    def predict(self, X: Any, return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Predicted energies, and their standard deviations when ``return_std``."""
-        X = self._check_predict(X)
-        return self.model_.predict(self.scaler_.transform(X), return_std=return_std)
