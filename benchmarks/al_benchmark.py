@@ -27,9 +27,8 @@ import numpy as np
 import pandas as pd
 
 from almat.acquisition import STRATEGIES
-from almat.campaign import Campaign
+from almat.campaign import compare_strategies
 from almat.features import ClusterVectorFeaturizer
-from almat.oracles import TableOracle
 from almat.pool import load_pool
 from machine import machine
 
@@ -39,27 +38,12 @@ DEFAULT_STRATEGIES = ("random", "uncertainty", "greedy", "lcb", "ei")
 MAE_AT = 50
 
 
-def run_campaign(pool, features: np.ndarray, strategy: str, seed: int, budget: int,
-                 n_initial: int) -> pd.DataFrame:
-    """One campaign; one row per label with the regret and MAE (meV/atom) after it."""
-    campaign = Campaign(pool, TableOracle(), strategy=strategy, seed=seed, n_initial=n_initial,
-                        budget=budget, featurizer=lambda orderings: features)
-    rows = []
-    while not campaign.done:
-        campaign.step()
-        rows.append({"strategy": strategy, "seed": seed, "n_labels": campaign.n_labels,
-                     "regret": 1000 * campaign.regret(), "mae": 1000 * campaign.mae()})
-    found = campaign.labels_to_minimum()
-    frame = pd.DataFrame(rows)
-    frame["labels_to_minimum"] = np.nan if found is None else found
-    return frame
-
-
 def summarise(curves: pd.DataFrame, budget: int) -> pd.DataFrame:
     """Table per strategy: median labels to the minimum, runs that found it, MAE at 50 labels."""
     rows = []
     for strategy, group in curves.groupby("strategy", sort=False):
-        found = group.groupby("seed")["labels_to_minimum"].first()
+        seeds = group["seed"].unique()
+        found = group[group["regret"] == 0].groupby("seed")["n_labels"].min().reindex(seeds)
         n_found = int(found.notna().sum())
         median = found.fillna(np.inf).median()
         at = group[group["n_labels"] == MAE_AT]["mae"]
@@ -117,8 +101,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
           f"(cutoffs {', '.join(f'{c:g}' for c in featurizer.cutoffs)} Å); {args.seeds} seeds, budget "
           f"{args.budget}, {args.n_initial} random initial labels")
 
-    curves = pd.concat([run_campaign(pool, features, s, seed, args.budget, args.n_initial)
-                        for s in args.strategies for seed in range(args.seeds)], ignore_index=True)
+    curves = compare_strategies(pool, args.strategies, args.seeds, args.budget,
+                                featurizer=lambda orderings: features, n_initial=args.n_initial,
+                                mae=True)
     table = summarise(curves, args.budget)
     print(table.to_string(index=False))
     print(f"random picking, analytically: {(n + 1) / (n_min + 1):.1f} labels on average to find "

@@ -330,18 +330,8 @@ NOTEBOOKS["05-strategies"] = [
     """),
     md("## Comparing strategies"),
     code("""
-        import pandas as pd
-
-        X = almat.ClusterVectorFeaturizer(pool.orderings.parent).transform(pool)
-        runs = []
-        for strategy in almat.STRATEGIES:
-            for seed in range(3):
-                run = almat.Campaign(pool, oracle, strategy=strategy, seed=seed,
-                                     featurizer=lambda orderings: X)
-                run.run(40)
-                runs.append(run.best_so_far().assign(strategy=strategy, seed=seed))
-        curves = pd.concat(runs, ignore_index=True)
-        curves["regret"] = 1000 * (curves["best"] - pool.energies.min())  # meV/atom
+        curves = almat.compare_strategies(pool, almat.STRATEGIES, seeds=3, n_labels=40, oracle=oracle)
+        curves.head(3).round(4)  # regret: best found minus the pool's lowest energy, meV/atom
     """),
     code("""
         found = curves[curves["regret"] == 0].groupby(["strategy", "seed"])["n_labels"].min()

@@ -18,6 +18,7 @@ from almat.campaign import (
     LabelError,
     LabelsFileError,
     TruncatedLabelsWarning,
+    compare_strategies,
 )
 from almat.enumeration import enumerate_table
 from almat.oracles import Label, OracleRefusal, TableOracle
@@ -423,3 +424,21 @@ def test_bad_arguments_are_explained(new):
         c.submit(-4.3, index=N)
     with pytest.raises(CampaignError, match="reason"):
         c.skip("  ")
+
+
+def test_compare_strategies_curves(pool, features, new):
+    curves = compare_strategies(pool, ["greedy", "random"], seeds=2, n_labels=12,
+                                featurizer=lambda orderings: features, n_initial=4, mae=True)
+    assert len(curves) == 2 * 2 * 12
+    assert list(curves.columns) == ["strategy", "seed", "n_labels", "best", "regret", "mae"]
+    for (strategy, seed), run in curves.groupby(["strategy", "seed"]):
+        assert run["n_labels"].tolist() == list(range(1, 13))
+        assert np.all(np.diff(run["best"]) <= 0)
+        # regret in meV/atom against the hand-known lowest synthetic energy
+        assert np.allclose(run["regret"], 1000 * (run["best"] - ENERGIES[LOWEST]))
+        assert np.isnan(run["mae"].iloc[0])  # one label: no surrogate yet
+        assert (run["mae"].iloc[1:] >= 0).all()
+        # the same campaign run by hand gives the same curve
+        alone = new(TableOracle(), strategy=strategy, seed=seed, n_initial=4, budget=12)
+        alone.run(12)
+        assert np.array_equal(alone.best_so_far()["best"].to_numpy(), run["best"].to_numpy())

@@ -26,7 +26,8 @@ _EXPORTS = {
     "acquisition": ["STRATEGIES", "get_strategy"],
     "screening": ["screen"],
     "oracles": ["CHGNetOracle", "Label", "OracleRefusal", "TableOracle"],
-    "campaign": ["Campaign", "CampaignError", "LabelError", "LabelsFileError", "labels_file"],
+    "campaign": ["Campaign", "CampaignError", "LabelError", "LabelsFileError", "compare_strategies",
+                 "labels_file"],
     "widget": ["LabelingApp"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

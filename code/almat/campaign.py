@@ -46,7 +46,7 @@ from threadpoolctl import threadpool_limits
 
 from almat.acquisition import STRATEGIES, explain, get_strategy
 from almat.features import ClusterVectorFeaturizer, as_featurizer
-from almat.oracles import CHGNetOracle, Oracle, OracleRefusal
+from almat.oracles import CHGNetOracle, Oracle, OracleRefusal, TableOracle
 from almat.pool import Pool
 from almat.surrogates import BayesianClusterExpansion
 
@@ -777,3 +777,59 @@ def labels_file(name: str, directory: str | Path | None = None) -> Path:
     folder = Path(directory or os.environ.get(LABELS_DIR_VARIABLE) or "labels")
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}.jsonl"
+
+
+def compare_strategies(pool: Pool, strategies: Sequence[str | Callable] = tuple(STRATEGIES),
+                       seeds: int = 3, n_labels: int = 40, *, oracle: Oracle | None = None,
+                       featurizer=None, n_initial: int = 10, mae: bool = False) -> pd.DataFrame:
+    """Run one campaign per strategy and seed on a pool with known energies; one row per label.
+
+    The features are computed once and shared by every campaign.
+
+    Parameters
+    ----------
+    pool
+        Candidates with reference energies (``pool.energies``).
+    strategies
+        Names or functions; all of :data:`~almat.acquisition.STRATEGIES` by default.
+    seeds
+        Campaigns per strategy, with seeds ``0 .. seeds - 1``.
+    n_labels
+        Labels per campaign (the budget), the random initial ones included.
+    oracle
+        The labeller; a :class:`~almat.oracles.TableOracle` of the pool's energies by default.
+    featurizer
+        Cluster vectors of the pool's parent by default.
+    n_initial
+        Random labels before the strategy takes over.
+    mae
+        Also record the surrogate's MAE over the pool after every label (slower).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``strategy``, ``seed``, ``n_labels``, ``best`` (lowest label so far,
+        eV/atom), ``regret`` (``best`` minus the pool's lowest energy, meV/atom) and,
+        with ``mae=True``, ``mae`` (meV/atom).
+    """
+    features = as_featurizer(featurizer or ClusterVectorFeaturizer(pool.orderings.parent)).transform(pool)
+    oracle = TableOracle() if oracle is None else oracle
+    lowest = float(np.nanmin(pool.energies))
+    curves = []
+    for strategy in strategies:
+        for seed in range(seeds):
+            campaign = Campaign(pool, oracle, strategy=strategy, seed=seed, n_initial=n_initial,
+                                budget=n_labels, featurizer=lambda orderings: features)
+            errors = {}
+            while not campaign.done:
+                campaign.step()
+                if mae:
+                    errors[campaign.n_labels] = 1000 * campaign.mae()
+            curve = campaign.best_so_far()[["n_labels", "best"]]
+            curve.insert(0, "seed", seed)
+            curve.insert(0, "strategy", campaign.strategy)
+            curve["regret"] = 1000 * (curve["best"] - lowest)
+            if mae:
+                curve["mae"] = curve["n_labels"].map(errors)
+            curves.append(curve)
+    return pd.concat(curves, ignore_index=True)
