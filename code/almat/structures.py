@@ -7,12 +7,13 @@ module builds the parent structure from published crystallographic facts,
 reads it back with errors a learner can act on, and prepares the disorder for
 enumeration.
 
-Sources of the facts in :data:`PARENT_SITES` are listed in ``data/README.md``.
+Sources of the facts in :data:`PARENT_SITES` are listed in ``almat/data/README.md``.
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ PARENT_SITES: tuple[tuple[str, str, str | dict[str, float], tuple[float, float, 
 #: Largest supercell, in primitive cells, that the lesson enumerates.
 PRACTICAL_CELL_SIZE = 4
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+DATA_DIR = Path(str(files("almat") / "data"))
 PARENT_CIF = DATA_DIR / "Li6PS5Cl.cif"
 
 
