@@ -5,7 +5,8 @@ from pathlib import Path
 
 import almat
 
-PIPELINE = ["structures", "orderings", "hnf", "hart_forcade", "enumeration", "scoring", "features",
+PIPELINE = ["structures", "orderings", "hnf", "hart_forcade", "enumeration", "scoring", "relaxation",
+            "parallel", "features",
             "pool", "surrogates", "acquisition", "screening", "oracles", "campaign", "plots",
             "widget", "cli"]
 PACKAGE = Path(almat.__file__).parent

@@ -2,7 +2,8 @@
 
 The modules follow the lesson's pipeline::
 
-    structures -> orderings -> enumeration -> scoring -> features -> pool
+    structures -> orderings -> enumeration -> scoring -> relaxation -> parallel
+        -> features -> pool
         -> surrogates -> acquisition -> screening -> oracles -> campaign -> plots -> widget
 
 Everything below is importable from ``almat`` directly; a module is only
@@ -20,6 +21,8 @@ _EXPORTS = {
     "enumeration": ["EnumerationTooLargeError", "count_orderings", "enumerate_orderings",
                     "enumerate_table", "ewald_energies"],
     "scoring": ["ScoreCache", "load_chgnet", "score_structures"],
+    "relaxation": ["RelaxSettings", "Relaxation", "relax_structure"],
+    "parallel": ["relax_many"],
     "features": ["ClusterVectorFeaturizer", "LiLiDistanceFeaturizer", "as_featurizer"],
     "pool": ["Pool", "PoolError", "load_pool", "make_pool"],
     "surrogates": ["BayesianClusterExpansion", "GaussianProcessSurrogate"],

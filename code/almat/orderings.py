@@ -179,6 +179,15 @@ class Orderings:
                 symbols.append(self.species[j][row[(k // len(self.parent)) * d + j]])
         return lattice, frac, symbols
 
+    def key(self, i: int) -> str:
+        """A string naming ordering ``i`` exactly: cell size, HNF and labels.
+
+        Two tables of the same parent give the same key to the same row, so
+        results saved under it (relaxations, say) survive a re-enumeration.
+        """
+        hnf = ",".join(str(int(x)) for x in self.hnfs[self.hnf_index[i]].ravel())
+        return f"{int(self.cell_sizes[i])}:{hnf}:{''.join(str(int(x)) for x in self.row(i))}"
+
     def structure(self, i: int) -> Structure:
         """Build ordering ``i`` as a pymatgen Structure, vacancies removed."""
         lattice, frac, symbols = self._site_species(i)
