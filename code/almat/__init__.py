@@ -15,6 +15,7 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "errors": ["AlmatError"],
     "structures": ["OccupancyError", "StructureFileError", "load_parent", "primitive_cell",
                    "read_structure", "set_occupancy"],
     "orderings": ["Orderings"],
