@@ -16,11 +16,17 @@ the labeling widget, which calls :meth:`almat.campaign.Campaign.submit`.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
+
+from almat.errors import AlmatError
+from almat.relaxation import RelaxSettings
 
 if TYPE_CHECKING:
     from almat.pool import Pool
@@ -48,7 +54,7 @@ class Label:
     reason: str = ""
 
 
-class OracleRefusal(Exception):
+class OracleRefusal(AlmatError):
     """An oracle declines to label a candidate; the campaign records a skip.
 
     Parameters
@@ -104,6 +110,84 @@ class CHGNetOracle:
         version = getattr(model, "version", None)
         source = f"CHGNet {version}" if version else "CHGNet"
         return Label(float(scores["energy_per_atom"].iloc[0]), source)
+
+
+def default_cache_dir() -> Path:
+    """Where oracles keep results between sessions: ``$ALMAT_CACHE_DIR`` or ``./.almat-cache``."""
+    return Path(os.environ.get("ALMAT_CACHE_DIR", ".almat-cache"))
+
+
+class RelaxedCHGNetOracle:
+    """CHGNet energy per atom after relaxing the candidate: the expensive label.
+
+    Each call relaxes one candidate with :func:`almat.relaxation.relax_structure`
+    (5-15 s on a laptop for the lesson's 13- and 26-atom cells) and keeps the
+    result, relaxed structure included, in a JSON Lines file, so that asking
+    again, in this session or after a kernel restart, answers at once with
+    the same number. A relaxation that does not converge within
+    ``settings.steps`` is refused, as a DFT run that does not converge would be.
+
+    Parameters
+    ----------
+    settings
+        Force threshold (eV/Å), step limit and cell relaxation.
+    cache
+        The JSON Lines file; ``None`` keeps nothing. By default
+        ``relaxations.jsonl`` in :func:`default_cache_dir`.
+    model
+        A loaded CHGNet; the pretrained one by default.
+    """
+
+    name = "chgnet-relaxed"
+
+    def __init__(self, settings: RelaxSettings = RelaxSettings(),
+                 cache: str | Path | None = "default", model=None):
+        self.settings = settings
+        self.cache = default_cache_dir() / "relaxations.jsonl" if cache == "default" else cache
+        self.model = model
+
+    def __repr__(self) -> str:
+        return f"RelaxedCHGNetOracle(settings={self.settings!r}, cache={self.cache!r})"
+
+    @property
+    def max_steps(self) -> int:
+        """Most optimizer steps one label can take (for progress bars)."""
+        return self.settings.steps
+
+    def relaxation(self, pool: Pool, index: int,
+                   on_step: Callable[[int, float], None] | None = None):
+        """The full :class:`~almat.relaxation.Relaxation` of candidate ``index``, cached."""
+        from almat.parallel import append_record, read_relaxations, start_file
+        from almat.relaxation import Relaxation, relax_structure
+        from almat.scoring import structure_key
+
+        structure = pool.structure(int(index))
+        key = structure_key(structure)
+        path = None if self.cache is None else Path(self.cache)
+        if path is not None:
+            found = read_relaxations(path, self.settings).get(key)
+            if found is not None:
+                return Relaxation.from_record(found)
+        result = relax_structure(structure, self.model, self.settings, on_step=on_step)
+        if path is not None:
+            start_file(path, self.settings)
+            append_record(path, {"key": key, **result.to_record()})
+        return result
+
+    def label(self, pool: Pool, index: int,
+              on_step: Callable[[int, float], None] | None = None) -> Label:
+        """Relaxed CHGNet energy of candidate ``index`` (eV/atom).
+
+        ``on_step(step, fmax)`` is called after every FIRE step, fmax in eV/Å.
+        """
+        import chgnet
+
+        result = self.relaxation(pool, index, on_step)
+        if not result.converged:
+            raise OracleRefusal(
+                f"the relaxation did not reach fmax {self.settings.fmax} eV/Å in "
+                f"{self.settings.steps} steps")
+        return Label(result.energy_per_atom, f"CHGNet {chgnet.__version__} relaxed")
 
 
 class TableOracle:

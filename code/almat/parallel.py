@@ -77,9 +77,25 @@ def read_relaxations(path: str | Path, settings: RelaxSettings | None = None) ->
     return records
 
 
-def _append(path: Path, record: dict) -> None:
+def append_record(path: Path, record: dict) -> None:
+    """Append one JSON line and flush it to disk before returning."""
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def start_file(path: Path, settings: RelaxSettings) -> None:
+    """Create a relaxations file with its header line, unless it exists already."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        f = open(path, "x", encoding="utf-8")
+    except FileExistsError:
+        if path.stat().st_size:
+            return
+        f = open(path, "a", encoding="utf-8")
+    with f:
+        f.write(json.dumps(_header(settings)) + "\n")
         f.flush()
         os.fsync(f.fileno())
 
@@ -141,10 +157,7 @@ def relax_many(structures: Mapping[str, Structure], path: str | Path,
 
     path = Path(path)
     done = read_relaxations(path, settings)
-    if not path.exists() or path.stat().st_size == 0:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "x", encoding="utf-8") as f:
-            f.write(json.dumps(_header(settings)) + "\n")
+    start_file(path, settings)
     todo = [k for k in structures if k not in done]
     if todo:
         if torch_threads is None:
@@ -160,7 +173,7 @@ def relax_many(structures: Mapping[str, Structure], path: str | Path,
                        desc="relaxing", unit="candidate", disable=not progress)
             for future in as_completed(futures):
                 record = future.result()
-                _append(path, record)
+                append_record(path, record)
                 done[record["key"]] = record
                 bar.update()
             bar.close()

@@ -16,7 +16,10 @@ as ``StructOptimizer().relax`` (checked in the tests to 1e-6 eV/atom).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -123,14 +126,17 @@ def relax_structure(structure: Structure, model=None, settings: RelaxSettings = 
     model = load_chgnet() if model is None else model
     start = time.perf_counter()
     atoms = AseAtomsAdaptor().get_atoms(structure)
-    atoms.calc = CHGNetCalculator(model=model, use_device="cpu")
+    with contextlib.redirect_stdout(io.StringIO()):  # "CHGNet will run on cpu", every time
+        atoms.calc = CHGNetCalculator(model=model, use_device="cpu")
     n = len(atoms)
     e0 = float(atoms.get_potential_energy()) / n
     target = FrechetCellFilter(atoms) if settings.relax_cell else atoms
     optimizer = FIRE(target, logfile=None)
     if on_step is not None:
         optimizer.attach(lambda: on_step(optimizer.nsteps, _fmax_now(target)), interval=1)
-    converged = bool(optimizer.run(fmax=settings.fmax, steps=settings.steps))
+    with warnings.catch_warnings():  # chgnet's own tensor-copy warning, once per step
+        warnings.filterwarnings("ignore", message=".*tensor.detach.*", category=UserWarning)
+        converged = bool(optimizer.run(fmax=settings.fmax, steps=settings.steps))
     energy = float(atoms.get_potential_energy()) / n
     relaxed = AseAtomsAdaptor.get_structure(atoms)
     for key in list(relaxed.site_properties):

@@ -1,0 +1,151 @@
+"""Relaxed CHGNet energies: equal to CHGNet's own StructOptimizer, resumable, robust to killed workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import almat
+from almat.oracles import OracleRefusal, RelaxedCHGNetOracle
+from almat.parallel import RelaxationsFileError, read_relaxations, relax_many
+from almat.pool import make_pool, shortest_distances
+from almat.relaxation import RelaxSettings, relax_structure
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def allowed():
+    """The 4 size-1 orderings with no Li-Li distance under 2 Å, by filtering all 48."""
+    half = almat.set_occupancy(almat.load_parent(), 0.5)
+    table = almat.enumerate_table(half, 1, 1)
+    keep = np.flatnonzero(shortest_distances(table) >= 2.0)
+    assert len(keep) == 4
+    return table.subset(keep)
+
+
+def test_relax_structure_equals_struct_optimizer(allowed):
+    from chgnet.model.dynamics import StructOptimizer
+
+    structure = allowed.structure(0)
+    before = structure.copy()
+    steps = []
+    ours = relax_structure(structure, on_step=lambda n, f: steps.append((n, f)))
+    theirs = StructOptimizer(model=almat.load_chgnet()).relax(
+        structure, fmax=0.05, steps=500, relax_cell=True, verbose=False)
+    e = theirs["trajectory"].energies[-1] / len(structure)
+    assert abs(ours.energy_per_atom - e) < 1e-6
+    assert ours.converged and ours.steps == len(steps) - 1 == steps[-1][0]
+    assert steps[-1][1] < 0.05 <= steps[0][1]
+    assert np.allclose(ours.structure.lattice.matrix, theirs["final_structure"].lattice.matrix,
+                       atol=1e-4)
+    assert structure == before  # the input is left alone
+    assert ours.energy_per_atom < ours.unrelaxed_energy_per_atom
+
+
+def _records(path):
+    return [json.loads(line) for line in path.read_text().splitlines()[1:]]
+
+
+def test_killed_worker_costs_only_its_task(allowed, tmp_path):
+    """A two-worker LocalCluster loses a worker mid-run; the result is complete and correct."""
+    from dask.distributed import Client, LocalCluster
+
+    items = {allowed.key(i): allowed.structure(i) for i in range(len(allowed))}
+    path = tmp_path / "relax.jsonl"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        pids = list(client.run(os.getpid).values())
+        result: dict = {}
+        runner = threading.Thread(target=lambda: result.update(
+            relax_many(items, path, scheduler=cluster.scheduler_address, progress=False)))
+        runner.start()
+        deadline = time.time() + 300
+        while time.time() < deadline and (not path.exists() or len(_records(path)) < 1):
+            time.sleep(0.2)
+        os.kill(pids[0], signal.SIGKILL)
+        runner.join(timeout=600)
+    assert not runner.is_alive()
+    keys = [r["key"] for r in _records(path)]
+    assert sorted(keys) == sorted(items) and len(set(keys)) == len(keys)
+    for key, structure in items.items():
+        direct = relax_structure(structure)
+        assert abs(result[key].energy_per_atom - direct.energy_per_atom) < 1e-6
+
+
+def test_killed_build_resumes_without_redoing(allowed, tmp_path):
+    path = tmp_path / "relax.jsonl"
+    script = textwrap.dedent(f"""
+        import numpy as np, almat
+        from almat.parallel import relax_many
+        from almat.pool import shortest_distances
+        if __name__ == "__main__":
+            half = almat.set_occupancy(almat.load_parent(), 0.5)
+            t = almat.enumerate_table(half, 1, 1)
+            keep = np.flatnonzero(shortest_distances(t) >= 2.0)
+            relax_many({{t.key(int(i)): t.structure(int(i)) for i in keep}}, {str(path)!r},
+                       torch_threads=1, progress=False)
+    """)
+    (tmp_path / "build.py").write_text(script)
+    proc = subprocess.Popen([sys.executable, "build.py"], cwd=tmp_path, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and (not path.exists() or len(_records(path)) < 1):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the build and its Dask workers
+    proc.wait()
+    first = _records(path)
+    assert 1 <= len(first) < 4
+    subprocess.run([sys.executable, "build.py"], cwd=tmp_path, check=True, timeout=600)
+    after = _records(path)
+    assert after[: len(first)] == first  # finished work kept as it was
+    keys = [r["key"] for r in after]
+    assert len(keys) == len(set(keys)) == 4
+
+
+def test_relaxations_file_refuses_other_settings_and_skips_a_cut_line(allowed, tmp_path):
+    path = tmp_path / "relax.jsonl"
+    relax_many({allowed.key(1): allowed.structure(1)}, path, torch_threads=1, progress=False)
+    with pytest.raises(RelaxationsFileError, match="fmax"):
+        read_relaxations(path, RelaxSettings(fmax=0.1))
+    with open(path, "a") as f:
+        f.write('{"key": "cut sh')
+    assert list(read_relaxations(path, RelaxSettings())) == [allowed.key(1)]
+    other = tmp_path / "other.jsonl"
+    other.write_text("key,energy\n")
+    with pytest.raises(RelaxationsFileError, match="not an almat relaxations file"):
+        read_relaxations(other)
+
+
+def test_relaxed_oracle_caches_across_sessions_and_refuses_unconverged(allowed, tmp_path):
+    pool = make_pool(allowed, name="size1-allowed")
+    cache = tmp_path / "cache.jsonl"
+    label = RelaxedCHGNetOracle(cache=cache).label(pool, 2)
+    direct = relax_structure(pool.structure(2))
+    assert abs(label.value - direct.energy_per_atom) < 1e-6
+    # A new process (a restarted kernel) answers from the file without relaxing.
+    code = textwrap.dedent(f"""
+        import almat, numpy as np
+        import almat.relaxation as r
+        from almat.oracles import RelaxedCHGNetOracle
+        from almat.pool import make_pool, shortest_distances
+        def refuse(*a, **k):
+            raise AssertionError("relaxed again")
+        r.relax_structure = refuse
+        half = almat.set_occupancy(almat.load_parent(), 0.5)
+        t = almat.enumerate_table(half, 1, 1)
+        pool = make_pool(t.subset(np.flatnonzero(shortest_distances(t) >= 2.0)))
+        print(repr(RelaxedCHGNetOracle(cache={str(cache)!r}).label(pool, 2).value))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert float(out.stdout.strip().splitlines()[-1]) == label.value
+    with pytest.raises(OracleRefusal, match="did not reach fmax"):
+        RelaxedCHGNetOracle(RelaxSettings(steps=2), cache=None).label(pool, 3)
