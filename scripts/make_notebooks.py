@@ -63,6 +63,8 @@ CELL_TAGS = ("nbval-ignore-output",)
 #: Alt text of a new figure; lessoncheck reports it until the author describes the figure.
 TODO_ALT = "TODO: describe this figure"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+_MODEL_ID = re.compile(r"[0-9a-f]{32}")
 _IMAGE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\(\{\{ page\.root \}\}/fig/(?P<name>[^)\s]+)\)$")
 _HEADING = re.compile(r"^## \S")
 
@@ -250,6 +252,32 @@ def coalesce_streams(nb: nbformat.NotebookNode) -> None:
             cell.outputs = merged
 
 
+def renumber_widgets(nb: nbformat.NotebookNode, stem: str) -> nbformat.NotebookNode:
+    """The notebook with its saved widgets' random model ids replaced by stable ones.
+
+    Models are numbered in the order they are reached from the cells' outputs, so that
+    regenerating a notebook with a widget is byte-identical.
+    """
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    order: list[str] = []
+
+    def visit(text: str) -> None:
+        for model_id in _MODEL_ID.findall(text):
+            if model_id in state and model_id not in order:
+                order.append(model_id)
+                visit(json.dumps(state[model_id], sort_keys=True))
+
+    for cell in nb.cells:
+        visit(json.dumps(cell.get("outputs", []), sort_keys=True))
+    unreached = set(state) - set(order)
+    if unreached:
+        raise ValueError(f"widget models {sorted(unreached)} are not shown by any cell")
+    text = nbformat.writes(nb)
+    for number, model_id in enumerate(order):
+        text = text.replace(model_id, hashlib.sha256(f"{stem}/{number}".encode()).hexdigest()[:32])
+    return nbformat.reads(text, as_version=4)
+
+
 def text_output(cell: nbformat.NotebookNode) -> str:
     """What a code cell printed and returned as text (no stderr, figures or widgets)."""
     parts = []
@@ -334,6 +362,7 @@ def write_back(episode: Path, nb: nbformat.NotebookNode) -> list[tuple[str, byte
 def save(root: Path, episode: Path, nb: nbformat.NotebookNode) -> None:
     """Write a run notebook with its digest, its figures and its outputs in the episode."""
     coalesce_streams(nb)
+    nb = renumber_widgets(nb, episode.stem)
     nb.metadata["almat"] = {"episode": f"_episodes/{episode.name}",
                             "digest": digest(notebook_view(nb, episode.stem))}
     nbformat.validate(nb)

@@ -17,6 +17,7 @@ import ast
 import base64
 import importlib.util
 import sys
+import uuid
 from pathlib import Path
 
 import nbformat
@@ -136,8 +137,13 @@ def fake_run(nb: nbformat.NotebookNode, printed: str = PRINTED) -> None:
             cell.outputs = [new("stream", name="stdout", text=printed[:4]),
                             new("stream", name="stdout", text=printed[4:])]
         elif cell.source.startswith("app ="):
+            box, label = uuid.uuid4().hex, uuid.uuid4().hex  # random, as a kernel makes them
             cell.outputs = [new("execute_result", execution_count=2, data={
-                "text/plain": "VBox(children=(...))", make_notebooks.WIDGET_VIEW: {}})]
+                "text/plain": "VBox(children=(...))",
+                make_notebooks.WIDGET_VIEW: {"model_id": box}})]
+            nb.metadata["widgets"] = {make_notebooks.WIDGET_STATE: {"state": {
+                label: {"state": {"value": "next"}},
+                box: {"state": {"children": [f"IPY_MODEL_{label}"]}}}}}
         elif cell.source.startswith("plot("):
             cell.outputs = [new("display_data", data={
                 "image/png": base64.b64encode(PNG).decode(), "text/plain": "<Figure>"})]
