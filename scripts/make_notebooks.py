@@ -1,416 +1,226 @@
-"""Write the lesson notebooks from the cells listed here, then run them in place.
+"""Build the lesson notebooks from the episodes, run them, and write their outputs back.
 
-The notebooks in ``notebooks/`` are generated, never edited by hand: change the
-cells below (and the matching episode), then run::
+The episode Markdown is the one source of every notebook cell. Notebook
+``notebooks/NN-slug.ipynb`` is built from ``_episodes/NN-slug.md``:
 
-    python scripts/make_notebooks.py                  # every notebook
-    python scripts/make_notebooks.py 02-enumeration   # just one
-    python scripts/make_notebooks.py --no-execute     # write the cells, keep no outputs
+- a title cell, then one Markdown cell per ``## Section`` heading;
+- one code cell per ``{: .language-python}`` block that is not inside a ``{: .solution}``
+  and not marked ``.no-run``, in order; a block marked ``.nbval-ignore-output`` gets that
+  cell tag (nbval runs the cell but does not compare its output: the labeling widget);
+- one comment cell per challenge, an empty place to work that points to the exercise.
 
 Each notebook is executed top to bottom in a fresh kernel, as a learner and
 ``pytest --nbval`` run it. The kernel starts in an empty temporary folder with
 ``ALMAT_LABELS_DIR`` unset, so that the labeling campaign starts from an empty
-``labels/`` folder and shows the path a learner sees; no notebook reads files relative
-to its own folder (the pool and the structure come from the installed package). The
-state of the labeling app is saved with the notebook, so that JupyterLab shows a
-snapshot of it, rather than "model not found", before the notebook is run.
-Every ``{: .language-python}`` block of episode ``NN`` must appear in one code cell of
-notebook ``NN`` (``tests/test_consistency.py``).
+``labels/`` folder and shows the path a learner sees. The state of the labeling app is
+saved with the notebook, so that JupyterLab shows a snapshot of it, rather than
+"model not found", before the notebook is run.
+
+The outputs then go back into the episode: the ``{: .output}`` block after each Python
+block is created or replaced from the cell's stdout and text results, and each figure is
+written to ``fig/NN-slug-K.png`` with an image line after the block. The alt text of an
+image line is the author's and is kept; a new figure gets a TODO alt that the lesson
+checker reports. Usage::
+
+    python scripts/make_notebooks.py            # every notebook
+    python scripts/make_notebooks.py 02         # just one (or 02-enumeration)
+    python scripts/make_notebooks.py --check    # report drift, run nothing
+
+``--check`` (and ``tests/test_consistency.py``) compare each notebook with its episode
+without a kernel. The notebook's metadata holds a digest of its cells and outputs as
+generated, which tells an edited notebook from an episode edited without regenerating.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import json
 import os
+import re
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from textwrap import dedent
 
 import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK_DIR = ROOT / "notebooks"
+sys.path.insert(0, str(ROOT / "tests"))
+import lessoncheck  # noqa: E402  (one Markdown parser for the checker and this script)
+
+NOTEBOOK_DIR = "notebooks"
+FIG_DIR = "fig"
 #: Per-cell time limit while executing (s).
 CELL_TIMEOUT = 600
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-#: Cells whose output is a live widget: nbval runs them but does not compare their output.
-IGNORE_OUTPUT = "nbval-ignore-output"
+#: Block classes that become cell tags. nbval runs a cell tagged nbval-ignore-output but
+#: does not compare its output.
+CELL_TAGS = ("nbval-ignore-output",)
+#: Alt text of a new figure; lessoncheck reports it until the author describes the figure.
+TODO_ALT = "TODO: describe this figure"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+_MODEL_ID = re.compile(r"[0-9a-f]{32}")
+_IMAGE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\(\{\{ page\.root \}\}/fig/(?P<name>[^)\s]+)\)$")
+_HEADING = re.compile(r"^## \S")
 
 
-def md(text: str) -> nbformat.NotebookNode:
-    return nbformat.v4.new_markdown_cell(dedent(text).strip())
+@dataclass
+class Cell:
+    """A notebook cell as its episode defines it.
+
+    Attributes
+    ----------
+    kind
+        ``"markdown"`` or ``"code"``.
+    source
+        The cell's text.
+    line
+        Where the cell comes from in the episode (1-based).
+    tags
+        Cell tags, from the block's classes.
+    output
+        Text of the ``{: .output}`` block after a Python block; empty when there is none.
+    figures
+        ``(alt, file name)`` of each image line after a Python block.
+    replace
+        For a Python block: the 0-based range of episode lines after the block's class line
+        that its output block and image lines fill (empty when it has none).
+    depth
+        Blockquote depth of a Python block.
+    """
+
+    kind: str
+    source: str
+    line: int
+    tags: list[str] = field(default_factory=list)
+    output: str = ""
+    figures: list[tuple[str, str]] = field(default_factory=list)
+    replace: range | None = None
+    depth: int = 0
 
 
-def code(text: str, *tags: str) -> nbformat.NotebookNode:
-    cell = nbformat.v4.new_code_cell(dedent(text).strip())
-    if tags:
-        cell.metadata["tags"] = list(tags)
-    return cell
+def normalise(text: str) -> str:
+    """Text with trailing spaces and leading and trailing blank lines removed."""
+    return "\n".join(line.rstrip() for line in text.strip("\n").splitlines()).strip("\n")
 
 
-def challenge(title: str, hint: str) -> nbformat.NotebookNode:
-    """A cell for the learner to complete; it runs as it is (comments only)."""
-    lines = [f"# Challenge: {title}"] + [f"# {line}" for line in dedent(hint).strip().splitlines()]
-    lines.append("# Write your code here; the solution is in the episode.")
-    return code("\n".join(lines))
+def _runnable(block: lessoncheck.Block) -> bool:
+    classes = block.classes or []
+    return block.kind == "code" and "language-python" in classes and "no-run" not in classes \
+        and not _in_solution(block)
 
 
-def header(number: str, title: str, episode: str) -> nbformat.NotebookNode:
-    return md(f"""
-        # {number}. {title}
-
-        This notebook goes with the episode *{title}* (`_episodes/{episode}.md`).
-        Run the cells from top to bottom; the outputs stored here are what you should see.
-        Cells marked **Challenge** are for you to complete.
-    """)
-
-
-NOTEBOOKS: dict[str, list[nbformat.NotebookNode]] = {}
-
-NOTEBOOKS["02-enumeration"] = [
-    header("2", "Enumerating Li/vacancy orderings", "02-enumeration"),
-    md("## The parent structure"),
-    code("""
-        import almat
-
-        structure = almat.load_parent()
-        print(len(structure))
-        print(structure.composition)
-    """),
-    md("## Rounding the occupancy\n\nOccupancy 0.56 cannot be realised in a small cell:"),
-    code("""
-        try:
-            almat.count_orderings(structure, max_cell_size=2)
-        except almat.OccupancyError as error:
-            print(error)
-    """),
-    code("""
-        half = almat.set_occupancy(structure, 0.5)
-        print(half.composition)
-    """),
-    challenge("Why exactly one half?", """
-        How many Li+ ions make one primitive cell (P5+, 5 S2-, Cl-) charge-neutral,
-        and which occupancy of the 12 Li sites gives that number?
-    """),
-    md("## Counting orderings"),
-    code("""
-        orderings = almat.enumerate_orderings(half, max_cell_size=1)
-        print(len(orderings))
-    """),
-    challenge("From 924 to 48", """
-        How many ways are there to choose which 6 of the 12 Li sites hold Li?
-        Hint: from math import comb
-    """),
-    md("## The explosion"),
-    code("""
-        for size in range(1, 5):
-            count = almat.count_orderings(half, max_cell_size=size, min_cell_size=size)
-            print(size, f"{count:,}")
-    """),
-    challenge("Where does the factor come from?", """
-        Ignoring symmetry, how many fillings are there at cell size 2 (7 supercells,
-        12 Li on 24 sites) and at cell size 3 (13 supercells, 18 Li on 36 sites)?
-        Divide by the counts above. Hint: from math import comb
-    """),
-    md("## A cheap first ranking"),
-    code("""
-        import numpy as np
-
-        table = almat.enumerate_table(half, max_cell_size=1)
-        ewald = almat.ewald_energies(table)  # eV/atom
-        ranking = np.argsort(ewald)
-        print(ranking[:5])
-        print(ewald[ranking[:5]].round(4))
-    """),
-    code("""
-        import matplotlib.pyplot as plt
-        from almat.plots import plot_structure
-
-        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
-        plot_structure(table, left, index=ranking[0], title="lowest Ewald energy")
-        plot_structure(table, right, index=ranking[-1], title="highest Ewald energy")
-        plt.show()
-    """),
-    code("""
-        from almat.pool import min_li_li
-
-        shortest = np.array([min_li_li(s) for s in orderings])  # Å
-        print(np.unique(shortest.round(2), return_counts=True))
-        print(shortest[ranking[:5]].round(2))
-    """),
-    challenge("Is the lowest Ewald energy the ground state?", """
-        Give one reason why the ordering with the lowest Ewald energy need not have the
-        lowest energy in a real calculation (answer in words).
-    """),
-]
-
-NOTEBOOKS["03-scoring"] = [
-    header("3", "Scoring orderings with CHGNet", "03-scoring"),
-    md("We start again from the 48 orderings of episode 2."),
-    code("""
-        import almat
-
-        half = almat.set_occupancy(almat.load_parent(), 0.5)
-        table = almat.enumerate_table(half, max_cell_size=1)
-        orderings = table.structures()
-    """),
-    md("## Scoring the orderings"),
-    code("""
-        scores = almat.score_structures(orderings)
-        scores.round(4).head()
-    """),
-    code("""
-        details = almat.score_structures(orderings[:3], forces=True, stress=True, magmoms=True)
-        first = details.iloc[0]
-        print(first["forces"].shape, first["stress"].shape, first["magmoms"].shape)
-        print(first["forces"][0].round(3), "eV/Å on the first atom")
-        print(abs(first["magmoms"]).max().round(3), "μB at most")
-    """),
-    challenge("Find the lowest orderings", """
-        List the three orderings with the lowest energy per atom, and the spread
-        (highest minus lowest) in meV/atom.
-    """),
-    code("""
-        import matplotlib.pyplot as plt
-
-        ewald = almat.ewald_energies(table)  # eV/atom
-        fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
-        left.hist(scores["energy_per_atom"], bins=20)
-        left.set_xlabel("CHGNet energy (eV/atom)")
-        right.scatter(ewald, scores["energy_per_atom"])
-        right.set_xlabel("Ewald energy (eV/atom)")
-        right.set_ylabel("CHGNet energy (eV/atom)")
-        plt.show()
-    """),
-    code("""
-        import pandas as pd
-
-        rho = scores["energy_per_atom"].corr(pd.Series(ewald), method="spearman")
-        print(round(rho, 3))
-    """),
-    md("## Traps in the original script"),
-    code("""
-        try:
-            from pymatgen import Structure
-        except ImportError as error:
-            print("ImportError:", error)
-    """),
-    code("""
-        import warnings
-
-        model = almat.load_chgnet()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a harmless torch warning from inside CHGNet
-            prediction = model.predict_structure(orderings[0])
-        print(sorted(prediction))
-    """),
-    code("""
-        try:
-            energy = prediction["energy"]
-        except KeyError as error:
-            print("KeyError:", error)
-        energy = prediction["e"]  # eV/atom
-        print(round(float(energy), 4))
-    """),
-    challenge("Fix the old script", """
-        Rewrite the import and the key of the original lines (see the episode) so that they
-        run, and think about whether data/Li6PS5Cl.cif can be scored as it is.
-    """),
-]
+def _in_solution(block: lessoncheck.Block) -> bool:
+    parent = block.parent
+    while parent is not None:
+        if "solution" in (parent.classes or []):
+            return True
+        parent = parent.parent
+    return False
 
 
-NOTEBOOKS["04-surrogates"] = [
-    header("4", "Surrogate models and uncertainty", "04-surrogates"),
-    md("## From structures to numbers"),
-    code("""
-        import almat
-
-        pool = almat.load_pool("li6ps5cl")
-        print(pool)
-        pool.reference.round(4).head()
-    """),
-    code("""
-        featurizer = almat.ClusterVectorFeaturizer(pool.orderings.parent)
-        X = featurizer.transform(pool)
-        y = pool.energies  # CHGNet, eV/atom
-        print(X.shape)
-        print(featurizer.feature_names[:3])
-    """),
-    challenge("Pairs on a tiny lattice", """
-        Four sites on a ring hold +1, +1, -1, -1. What is the average of the product over the
-        four nearest-neighbour pairs? And for +1, -1, +1, -1?
-    """),
-    md("## A Bayesian cluster expansion"),
-    code("""
-        import numpy as np
-
-        rng = np.random.default_rng(0)
-        train = rng.choice(len(pool), size=50, replace=False)
-        test = np.setdiff1d(np.arange(len(pool)), train)
-        X_train, y_train = X[train], y[train]
-        X_test, y_test = X[test], y[test]
-    """),
-    code("""
-        model = almat.BayesianClusterExpansion()
-        model.fit(X_train, y_train)
-        mu, sigma = model.predict(X_test, return_std=True)
-        print(mu[:3].round(4), sigma[:3].round(4))
-        print(y_test[:3].round(4))
-    """),
-    md("## Is the model any good?"),
-    code("""
-        from almat.plots import plot_parity
-
-        print(round(1000 * np.abs(mu - y_test).mean(), 1), "meV/atom mean absolute error")
-        ax = plot_parity(y_test, mu, sigma, xlabel="CHGNet energy (eV/atom)")
-    """),
-    challenge("Check the calibration", """
-        What fraction of the test orderings have an error |y_test - mu| smaller than sigma?
-    """),
-    md("## A physical descriptor instead"),
-    code("""
-        lili = almat.LiLiDistanceFeaturizer(pool.orderings.parent)
-        X_lili = lili.transform(pool)
-        print(lili.feature_names)
-        model_lili = almat.BayesianClusterExpansion().fit(X_lili[train], y_train)
-        mu_lili, sigma_lili = model_lili.predict(X_lili[test], return_std=True)
-        print(round(1000 * np.abs(mu_lili - y_test).mean(), 1), "meV/atom mean absolute error")
-    """),
-    code("""
-        ax = plot_parity(y_test, mu_lili, sigma_lili, xlabel="CHGNet energy (eV/atom)")
-    """),
-    md("## Pairs, or triplets too?"),
-    code("""
-        triplets = almat.ClusterVectorFeaturizer(pool.orderings.parent, cutoffs=(6.0, 5.0))
-        X_3 = triplets.transform(pool)
-        print(X_3.shape)
-        print("labels, then MAE with pairs and with pairs and triplets (meV/atom)")
-        for n in (20, 50, 200):
-            train_n = np.random.default_rng(0).choice(len(pool), size=n, replace=False)
-            test_n = np.setdiff1d(np.arange(len(pool)), train_n)
-            errors = []
-            for features in (X, X_3):
-                model_n = almat.BayesianClusterExpansion().fit(features[train_n], y[train_n])
-                errors.append(1000 * np.abs(model_n.predict(features[test_n]) - y[test_n]).mean())
-            print(n, *np.round(errors, 1))
-    """),
-    challenge("More data, smaller sigma?", """
-        Fit the cluster expansion on 10 and on 200 training orderings instead of 50.
-        How do the mean sigma over the test orderings and the error change?
-    """),
-]
-
-NOTEBOOKS["05-strategies"] = [
-    header("5", "Query strategies", "05-strategies"),
-    challenge("Choose by hand", """
-        For A (mu -4.10, sigma 0.01), B (-4.02, 0.06) and C (-4.08, 0.02) eV/atom, which one
-        does uncertainty, greedy and LCB with kappa = 2 pick? almat.STRATEGIES["lcb"] and
-        the others take arrays of mu and sigma and return one score per candidate.
-    """),
-    challenge("Expected improvement at the best energy", """
-        What is EI when mu equals the best energy so far? Try
-        almat.STRATEGIES["ei"]([-4.1], [0.01], best=-4.1)
-    """),
-    md("## Running a campaign"),
-    code("""
-        import almat
-
-        pool = almat.load_pool("li6ps5cl")
-        oracle = almat.TableOracle()  # the pool's CHGNet energies, looked up
-        campaign = almat.Campaign(pool, oracle, strategy="lcb", seed=0)
-        history = campaign.run(20)
-        history[["step", "id", "strategy", "mu", "sigma", "label"]].round(4).tail()
-    """),
-    code("""
-        print(campaign)
-        print(round(1000 * campaign.regret(), 1), "meV/atom above the pool minimum")
-    """),
-    md("## Comparing strategies"),
-    code("""
-        curves = almat.compare_strategies(pool, almat.STRATEGIES, seeds=3, n_labels=40, oracle=oracle)
-        curves.head(3).round(4)  # regret: best found minus the pool's lowest energy, meV/atom
-    """),
-    code("""
-        found = curves[curves["regret"] == 0].groupby(["strategy", "seed"])["n_labels"].min()
-        found.unstack().reindex(list(almat.STRATEGIES))  # labels to the minimum; NaN: not in 40
-    """),
-    code("""
-        from almat.plots import plot_strategy_curves
-
-        ax = plot_strategy_curves(curves, y="regret")
-    """),
-    challenge("Read the curves", """
-        What does a flat stretch of a curve mean? Why do the curves start together?
-    """),
-    challenge("Try another strategy", """
-        Run a campaign with strategy="greedy", seed=0 and 20 labels, and compare it with the
-        LCB campaign above: which labels do the two share?
-    """),
-]
-
-NOTEBOOKS["06-labeling-loop"] = [
-    header("6", "You are the oracle: the labeling loop", "06-labeling-loop"),
-    md("## The app"),
-    code("""
-        import almat
-
-        pool = almat.load_pool("li6ps5cl")
-        labels = almat.labels_file("06-labeling-loop")
-        campaign = almat.Campaign(pool, almat.CHGNetOracle(), strategy="lcb", seed=0,
-                                  labels_path=labels, n_initial=3, budget=30)
-        print(campaign.n_labels, "labels resumed from", labels.name)
-    """),
-    code("""
-        app = almat.LabelingApp(campaign)
-        app
-    """, IGNORE_OUTPUT),
-    md("""
-        Use the buttons above. The cells below do the same through the app's methods,
-        so that the stored outputs show what to expect.
-    """),
-    code("""
-        for _ in range(3):
-            print(app.compute().message)
-    """),
-    code("""
-        print(app.submit("-4.25").message)
-    """),
-    code("""
-        for text in ["abc", "-4250"]:
-            outcome = app.submit(text)
-            print(outcome.ok, outcome.message)
-    """),
-    code("""
-        print(app.undo().message)
-        print(app.counter_text())
-    """),
-    challenge("Be the oracle", """
-        Use the app: compute, submit a value, try a refused entry and undo.
-    """),
-    md("## What the labels file holds"),
-    code("""
-        print(len(labels.read_text().splitlines()), "lines in", labels.name)
-        columns = ["step", "event", "id", "strategy", "label", "labelled_by", "undoes"]
-        campaign.history[columns].round(4)
-    """),
-    code("""
-        resumed = almat.Campaign(pool, almat.CHGNetOracle(), strategy="lcb", seed=0,
-                                 labels_path=labels, n_initial=3, budget=30)
-        print(resumed)
-    """),
-    challenge("Restart the kernel", """
-        Restart the kernel, run the first two cells again and look at the counters.
-    """),
-]
+def _walk(blocks: list[lessoncheck.Block]):
+    for block in blocks:
+        yield block
+        yield from _walk(block.children)
 
 
-def build(name: str, cells: list[nbformat.NotebookNode]) -> nbformat.NotebookNode:
+def _trailing(parsed: lessoncheck.ParsedFile, block: lessoncheck.Block, cell: Cell,
+              starts: dict[int, lessoncheck.Block]) -> None:
+    """Find the output block and image lines after a Python block and record them in ``cell``."""
+    lines = parsed.lines
+    first = block.line + len(block.lines) + 2  # 0-based index of the line after the class line
+    end = index = first
+    while index < len(lines):
+        depth, content = lessoncheck._strip_markers(lines[index], block.depth)
+        if depth < block.depth or (block.depth and lessoncheck._QUOTE_MARKER.match(content)):
+            break
+        if not content.strip():
+            index += 1
+            continue
+        found = starts.get(index + 1)
+        if found is not None and found.kind == "code" and "output" in (found.classes or []) \
+                and not cell.output and not cell.figures:
+            cell.output = normalise("\n".join(found.lines))
+            index = end = index + len(found.lines) + 3
+            continue
+        image = _IMAGE.match(content.strip())
+        if not image:
+            break
+        cell.figures.append((image["alt"], image["name"]))
+        index = end = index + 1
+    cell.replace = range(first, end)
+
+
+def episode_cells(episode: Path, parsed: lessoncheck.ParsedFile | None = None) -> list[Cell]:
+    """The notebook cells that an episode defines, with the outputs it shows.
+
+    Parameters
+    ----------
+    episode
+        ``_episodes/NN-slug.md``.
+    parsed
+        The episode as ``lessoncheck.parse_markdown`` reads it; read here if not given.
+
+    Returns
+    -------
+    list of Cell
+        The title cell first; no other cell when the episode has no runnable Python.
+    """
+    parsed = parsed or lessoncheck.parse_markdown(episode)
+    title = (parsed.front_matter or {}).get("title", episode.stem)
+    number = episode.name[:2]
+    header = Cell("markdown", f"# {int(number)}. {title}\n\n"
+                  f"This notebook goes with the episode *{title}* (`_episodes/{episode.name}`),\n"
+                  "which is its source: change the episode and run "
+                  f"`python scripts/make_notebooks.py {number}`, not this file.\n"
+                  "Run the cells from top to bottom; the outputs stored here are what you should "
+                  "see.\nCells marked **Challenge** are for you to complete.", 1)
+    blocks = list(_walk(parsed.blocks))
+    starts = {b.line: b for b in blocks}
+    cells: list[Cell] = []
+    for block in blocks:
+        if _runnable(block):
+            cell = Cell("code", normalise("\n".join(block.lines)), block.line,
+                        [c for c in block.classes if c in CELL_TAGS], depth=block.depth)
+            _trailing(parsed, block, cell, starts)
+            cells.append(cell)
+        elif block.kind == "quote" and block.classes == ["challenge"] and not _in_solution(block):
+            title_line = next((t for t in block.lines if t.strip()), "## Challenge")
+            cells.append(Cell("code", f"# Challenge: {title_line.removeprefix('## ').strip()}\n"
+                              f"# The exercise and its solution are in _episodes/{episode.name}.\n"
+                              "# Write your code here.", block.line))
+    for number, line in enumerate(parsed.lines, start=1):
+        if number > parsed.body_start and number not in parsed.code_spans and _HEADING.match(line):
+            cells.append(Cell("markdown", line.strip(), number))
+    if not any(c.replace is not None for c in cells):
+        return [header]
+    return [header] + sorted(cells, key=lambda c: c.line)
+
+
+def has_notebook(episode: Path) -> bool:
+    """Whether an episode has runnable Python, and so a notebook."""
+    return len(episode_cells(episode)) > 1
+
+
+def build(episode: Path) -> nbformat.NotebookNode:
+    """The notebook of an episode, with cells but no outputs."""
+    cells = []
+    for index, spec in enumerate(episode_cells(episode)):
+        if spec.kind == "markdown":
+            cell = nbformat.v4.new_markdown_cell(spec.source)
+        else:
+            cell = nbformat.v4.new_code_cell(spec.source)
+            if spec.tags:
+                cell.metadata["tags"] = list(spec.tags)
+        cell.id = f"{episode.name[:2]}-{index:02d}"  # stable ids: regenerating is byte-identical
+        cells.append(cell)
     nb = nbformat.v4.new_notebook(cells=cells)
-    for number, cell in enumerate(nb.cells):
-        cell.id = f"{name[:2]}-{number:02d}"  # stable ids keep regenerated notebooks' diffs small
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata["language_info"] = {"name": "python"}
     return nb
@@ -428,23 +238,226 @@ def execute(nb: nbformat.NotebookNode, workdir: str) -> float:
     return time.perf_counter() - start
 
 
+def coalesce_streams(nb: nbformat.NotebookNode) -> None:
+    """Merge consecutive stream outputs of a cell, which the kernel splits by timing."""
+    for cell in nb.cells:
+        merged: list[nbformat.NotebookNode] = []
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream" and merged and merged[-1].output_type == "stream" \
+                    and merged[-1].name == out.name:
+                merged[-1].text += out.text
+            else:
+                merged.append(out)
+        if "outputs" in cell:
+            cell.outputs = merged
+
+
+def renumber_widgets(nb: nbformat.NotebookNode, stem: str) -> nbformat.NotebookNode:
+    """The notebook with its saved widgets' random model ids replaced by stable ones.
+
+    Models are numbered in the order they are reached from the cells' outputs, so that
+    regenerating a notebook with a widget is byte-identical.
+    """
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    order: list[str] = []
+
+    def visit(text: str) -> None:
+        for model_id in _MODEL_ID.findall(text):
+            if model_id in state and model_id not in order:
+                order.append(model_id)
+                visit(json.dumps(state[model_id], sort_keys=True))
+
+    for cell in nb.cells:
+        visit(json.dumps(cell.get("outputs", []), sort_keys=True))
+    unreached = set(state) - set(order)
+    if unreached:
+        raise ValueError(f"widget models {sorted(unreached)} are not shown by any cell")
+    text = nbformat.writes(nb)
+    for number, model_id in enumerate(order):
+        text = text.replace(model_id, hashlib.sha256(f"{stem}/{number}".encode()).hexdigest()[:32])
+    return nbformat.reads(text, as_version=4)
+
+
+def text_output(cell: nbformat.NotebookNode) -> str:
+    """What a code cell printed and returned as text (no stderr, figures or widgets)."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.output_type == "stream" and out.name == "stdout":
+            parts.append(out.text)
+        elif out.output_type in ("execute_result", "display_data"):
+            data = out.get("data", {})
+            if "text/plain" in data and "image/png" not in data and WIDGET_VIEW not in data:
+                parts.append(data["text/plain"] + "\n")
+    return normalise("".join(parts))
+
+
+def figures(nb: nbformat.NotebookNode) -> list[list[bytes]]:
+    """The PNG images of each cell of a notebook."""
+    return [[base64.b64decode(out["data"]["image/png"]) for out in cell.get("outputs", [])
+             if out.output_type in ("execute_result", "display_data")
+             and "image/png" in out.get("data", {})] for cell in nb.cells]
+
+
+def figure_names(stem: str, counts: list[int]) -> list[list[str]]:
+    """``NN-slug-K.png`` for each figure of each cell, K counting from 1 over the notebook."""
+    names, k = [], 0
+    for count in counts:
+        names.append([f"{stem}-{k + i + 1}.png" for i in range(count)])
+        k += count
+    return names
+
+
+def notebook_view(nb: nbformat.NotebookNode, stem: str) -> list[dict]:
+    """What the consistency check compares, cell by cell, as the notebook holds it."""
+    names = figure_names(stem, [len(f) for f in figures(nb)])
+    return [{"type": cell.cell_type, "source": cell.source,
+             "tags": list(cell.get("metadata", {}).get("tags", [])),
+             "output": text_output(cell) if cell.cell_type == "code" else "",
+             "figures": names[i]} for i, cell in enumerate(nb.cells)]
+
+
+def episode_view(cells: list[Cell]) -> list[dict]:
+    """What the consistency check compares, cell by cell, as the episode defines it."""
+    return [{"type": c.kind, "source": c.source, "tags": c.tags, "output": c.output,
+             "figures": [name for _, name in c.figures]} for c in cells]
+
+
+def digest(view: list[dict]) -> str:
+    return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()
+
+
+def write_back(episode: Path, nb: nbformat.NotebookNode) -> list[tuple[str, bytes]]:
+    """Put a run notebook's outputs into its episode; return the figures to write to ``fig/``.
+
+    Each Python block gets its text output as a ``{: .output}`` block (none when it printed
+    nothing) and one image line per figure, keeping the alt texts already there.
+    """
+    parsed = lessoncheck.parse_markdown(episode)
+    lines = list(parsed.lines)
+    cells = episode_cells(episode, parsed)
+    images = figures(nb)
+    names = figure_names(episode.stem, [len(i) for i in images])
+    files = []
+    for spec, cell, pngs, fig_names in reversed(list(zip(cells, nb.cells, images, names))):
+        if spec.replace is None:
+            continue
+        prefix = "> " * spec.depth
+        blank = prefix.rstrip()
+        new: list[str] = []
+        text = text_output(cell)
+        if text:
+            fence = "~" * max(3, 1 + max(len(m) for m in re.findall(r"^~*", text, flags=re.M)))
+            new += [blank, prefix + fence]
+            new += [prefix + line if line else blank for line in text.splitlines()]
+            new += [prefix + fence, prefix + "{: .output}"]
+        for k, (png, name) in enumerate(zip(pngs, fig_names)):
+            alt = spec.figures[k][0] if k < len(spec.figures) else TODO_ALT
+            new += [blank, f"{prefix}![{alt}]({{{{ page.root }}}}/{FIG_DIR}/{name})"]
+            files.append((name, png))
+        lines[spec.replace.start:spec.replace.stop] = new
+    episode.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return files[::-1]
+
+
+def save(root: Path, episode: Path, nb: nbformat.NotebookNode) -> None:
+    """Write a run notebook with its digest, its figures and its outputs in the episode."""
+    coalesce_streams(nb)
+    nb = renumber_widgets(nb, episode.stem)
+    nb.metadata["almat"] = {"episode": f"_episodes/{episode.name}",
+                            "digest": digest(notebook_view(nb, episode.stem))}
+    nbformat.validate(nb)
+    nbformat.write(nb, root / NOTEBOOK_DIR / f"{episode.stem}.ipynb")
+    files = write_back(episode, nb)
+    fig_dir = root / FIG_DIR
+    fig_dir.mkdir(exist_ok=True)
+    for old in fig_dir.glob(f"{episode.stem}-*.png"):
+        old.unlink()
+    for name, png in files:
+        (fig_dir / name).write_bytes(png)
+
+
+def check_episode(root: Path, episode: Path) -> list[str]:
+    """Drift between one episode, its notebook and its figures, as ``file:line: message``."""
+    label = f"_episodes/{episode.name}"
+    rerun = f"run `python scripts/make_notebooks.py {episode.name[:2]}`"
+    path = root / NOTEBOOK_DIR / f"{episode.stem}.ipynb"
+    cells = episode_cells(episode)
+    figs = sorted((root / FIG_DIR).glob(f"{episode.stem}-*.png"))
+    if len(cells) == 1:
+        return [f"{NOTEBOOK_DIR}/{path.name}:1: {label} has no Python to run; delete the "
+                "notebook"] * path.exists() + [
+            f"{FIG_DIR}/{fig.name}:1: no cell of {NOTEBOOK_DIR}/{path.name} makes this figure; "
+            f"{rerun}" for fig in figs]
+    if not path.exists():
+        return [f"{label}:1: there is no {NOTEBOOK_DIR}/{path.name} for this episode's Python; "
+                f"{rerun}"]
+    nb = nbformat.read(path, as_version=4)
+    have = notebook_view(nb, episode.stem)
+    want = episode_view(cells)
+    if digest(have) != nb.metadata.get("almat", {}).get("digest"):
+        changed = next((i for i, (h, w) in enumerate(zip(have, want)) if h != w),
+                       min(len(have), len(want)))
+        where = f"{label}:{cells[changed].line}" if changed < len(cells) else label
+        return [f"{NOTEBOOK_DIR}/{path.name}:1: cell {changed + 1} was edited in the notebook "
+                f"after it was generated; move your edit into {where} and {rerun}"]
+    problems = []
+    for h, w, cell in zip(have, want, cells):
+        what = [key for key in ("type", "source", "tags", "output", "figures") if h[key] != w[key]]
+        if what:
+            kind = {"output": "output block", "figures": "image lines"}.get(what[0], "block")
+            problems.append(f"{label}:{cell.line}: this {kind} differs from {NOTEBOOK_DIR}/"
+                            f"{path.name}; the episode was edited without regenerating: {rerun}")
+    if len(have) != len(want):
+        problems.append(f"{label}:1: the episode defines {len(want)} cells, {NOTEBOOK_DIR}/"
+                        f"{path.name} has {len(have)}; {rerun}")
+    expected = {name: png for pngs, names in zip(figures(nb), [h["figures"] for h in have])
+                for png, name in zip(pngs, names)}
+    for name, png in expected.items():
+        fig = root / FIG_DIR / name
+        if not fig.is_file() or fig.read_bytes() != png:
+            problems.append(f"{FIG_DIR}/{name}:1: missing or not the figure stored in "
+                            f"{NOTEBOOK_DIR}/{path.name}; {rerun}")
+    for fig in figs:
+        if fig.name not in expected:
+            problems.append(f"{FIG_DIR}/{fig.name}:1: no cell of {NOTEBOOK_DIR}/{path.name} makes "
+                            f"this figure; {rerun}")
+    return problems
+
+
+def check_lesson(root: Path) -> list[str]:
+    """Drift between every episode and its notebook, and notebooks without an episode."""
+    episodes = lessoncheck.episode_files(root)
+    problems = [p for episode in episodes for p in check_episode(root, episode)]
+    stems = {e.stem for e in episodes}
+    for path in sorted((root / NOTEBOOK_DIR).glob("*.ipynb")):
+        if path.stem not in stems:
+            problems.append(f"{NOTEBOOK_DIR}/{path.name}:1: there is no _episodes/{path.stem}.md "
+                            "to generate this notebook from; move its cells into an episode")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", help=f"notebooks to build; all of {', '.join(NOTEBOOKS)}")
-    parser.add_argument("--no-execute", action="store_true", help="write the cells without running them")
+    parser.add_argument("names", nargs="*", help="episodes to build, as NN or NN-slug; "
+                        "default: every episode with Python to run")
+    parser.add_argument("--check", action="store_true",
+                        help="report drift between episodes, notebooks and figures; run nothing")
     args = parser.parse_args(argv)
-    unknown = [n for n in args.names if n not in NOTEBOOKS]
-    if unknown:
-        parser.error(f"unknown notebook(s) {unknown}; choose from {', '.join(NOTEBOOKS)}")
-    for name in args.names or list(NOTEBOOKS):
-        nb = build(name, NOTEBOOKS[name])
-        path = NOTEBOOK_DIR / f"{name}.ipynb"
-        if not args.no_execute:
-            with tempfile.TemporaryDirectory(prefix="almat-notebook-") as workdir:
-                seconds = execute(nb, workdir)
-            print(f"{path.relative_to(ROOT)}: ran in {seconds:.0f} s")
-        nbformat.validate(nb)
-        nbformat.write(nb, path)
+    if args.check:
+        problems = check_lesson(ROOT)
+        print("\n".join(problems) or "Episodes, notebooks and figures agree.")
+        return 1 if problems else 0
+    episodes = [e for e in lessoncheck.episode_files(ROOT) if has_notebook(e)]
+    chosen = [e for e in episodes if not args.names or e.stem in args.names
+              or e.name[:2] in args.names]
+    if args.names and len(chosen) != len(args.names):
+        parser.error(f"choose from {', '.join(e.stem for e in episodes)}")
+    for episode in chosen:
+        nb = build(episode)
+        with tempfile.TemporaryDirectory(prefix="almat-notebook-") as workdir:
+            seconds = execute(nb, workdir)
+        save(ROOT, episode, nb)
+        print(f"{NOTEBOOK_DIR}/{episode.stem}.ipynb: ran in {seconds:.0f} s")
     return 0
 
 

@@ -18,8 +18,10 @@ The rules, each reported as ``file:line: message``:
 - an episode's last line is ``{% include links.md %}``;
 - reference-style links ``[text][name]`` resolve to a definition in the file or,
   when the file includes it, in ``_includes/links.md``;
-- no line is longer than 100 characters, except inside code blocks, in tables
-  and in link definitions.
+- every image has alt text that does not start with TODO (scripts/make_notebooks.py
+  inserts a TODO alt for a new figure, for the author to replace);
+- no line is longer than 100 characters, except inside code blocks, in tables,
+  in link definitions and in lines that hold one image.
 
 The parser understands the subset of kramdown that the lesson uses: ``>``
 blockquotes (nested with ``> >``), fenced code blocks (``~~~`` or backticks),
@@ -64,8 +66,10 @@ CODE_CLASSES = frozenset(
     {"language-python", "language-bash", "language-yaml", "language-text", "output", "error"}
 )
 #: Extra classes allowed next to a code class, and the code classes they may accompany.
-#: ``no-run`` marks Python shown in an episode that no notebook runs (see test_consistency.py).
-CODE_MODIFIERS: dict[str, frozenset[str]] = {"no-run": frozenset({"language-python"})}
+#: ``no-run`` marks Python shown in an episode that no notebook runs; ``nbval-ignore-output``
+#: Python whose output nbval does not compare (see scripts/make_notebooks.py).
+CODE_MODIFIERS: dict[str, frozenset[str]] = {"no-run": frozenset({"language-python"}),
+                                             "nbval-ignore-output": frozenset({"language-python"})}
 LINKS_INCLUDE = "{% include links.md %}"
 MAX_LINE_LENGTH = 100
 EPISODE_DIR = "_episodes"
@@ -81,6 +85,8 @@ _IAL = re.compile(r"^\{:\s*([^}]*)\}\s*$")
 _REF_LINK = re.compile(r"!?\[((?:[^\[\]]|\[[^\[\]]*\])*)\]\[([^\[\]]*)\]")
 _LINK_DEFINITION = re.compile(r"^ {0,3}\[([^\[\]]+)\]:\s*\S")
 _INLINE_CODE = re.compile(r"(`+)(.+?)\1")
+_IMAGE = re.compile(r"!\[([^\]]*)\]\(")
+_IMAGE_LINE = re.compile(r"^!\[[^\]]*\]\([^)]*\)$")
 _LIQUID = re.compile(r"\{%.*?%\}|\{\{.*?\}\}")
 
 
@@ -362,12 +368,18 @@ def _check_links_and_lengths(parsed: ParsedFile, label: str, shared: set[str]) -
         content = _strip_markers(line)[1]
         is_table = content.lstrip().startswith("|")
         is_definition = bool(_LINK_DEFINITION.match(content))
-        if len(line) > MAX_LINE_LENGTH and not (is_table or is_definition):
+        is_image = bool(_IMAGE_LINE.match(content.strip()))
+        if len(line) > MAX_LINE_LENGTH and not (is_table or is_definition or is_image):
             problems.append(f"{label}:{number}: line is {len(line)} characters long; wrap it "
                             f"at {MAX_LINE_LENGTH}")
         if "{% raw %}" in line:
             in_raw = True
         prose = _INLINE_CODE.sub("", _LIQUID.sub("", line))
+        for match in _IMAGE.finditer(prose):
+            alt = match.group(1).strip()
+            if not alt or alt.upper().startswith("TODO"):
+                problems.append(f"{label}:{number}: image has no alt text; describe what the "
+                                "figure shows for readers who cannot see it")
         if not in_raw and number > parsed.body_start:
             for match in _REF_LINK.finditer(prose):
                 name = match.group(2) or match.group(1)

@@ -1,24 +1,23 @@
-"""Episodes and notebooks cannot drift apart.
+"""Episodes, notebooks and figures cannot drift apart.
 
-The rule (also in CONTRIBUTING.md): episode ``_episodes/NN-slug.md`` is paired with
-the one notebook ``notebooks/NN-*.ipynb``. Every ``{: .language-python}`` block of the
-episode must appear in a single code cell of that notebook, compared line by line
-after collapsing whitespace. Two kinds of block are exempt:
+The episode ``_episodes/NN-slug.md`` is the one source of ``notebooks/NN-slug.ipynb`` and of
+its figures ``fig/NN-slug-K.png``: ``scripts/make_notebooks.py`` builds the notebook from the
+episode, runs it and writes the outputs back into the episode (see its docstring for which
+blocks become cells). Its check, run here without a kernel, fails in both directions:
 
-- blocks inside a ``{: .solution}``: the notebook leaves exercises for learners to
-  complete, and the answers live in the episode;
-- blocks marked ``{: .language-python .no-run}``: code that is shown but must not run
-  in a workshop, such as the outdated calls of the original script or writing VASP
-  input files.
-
-An episode without a notebook (the introduction, the wrap-up) may therefore hold
-only exempt Python blocks.
+- a notebook edited after it was generated (its cells or outputs no longer match the digest
+  stored in its metadata): move the edit into the episode and regenerate;
+- an episode whose code, output blocks or image lines no longer match its notebook: it was
+  edited without regenerating.
 """
 
 from __future__ import annotations
 
 import ast
-import json
+import base64
+import importlib.util
+import sys
+import uuid
 from pathlib import Path
 
 import nbformat
@@ -27,76 +26,18 @@ import pytest
 import lessoncheck
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK_DIR = "notebooks"
 
 
-def normalised_lines(code: str) -> list[str]:
-    """Code as a list of non-blank lines with runs of whitespace collapsed to one space."""
-    return [" ".join(line.split()) for line in code.splitlines() if line.strip()]
+def _load_make_notebooks():
+    spec = importlib.util.spec_from_file_location("make_notebooks",
+                                                  ROOT / "scripts" / "make_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_notebooks"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-def contains_run(haystack: list[str], needle: list[str]) -> bool:
-    """Whether ``needle`` occurs as consecutive lines of ``haystack``."""
-    n = len(needle)
-    return any(haystack[i:i + n] == needle for i in range(len(haystack) - n + 1))
-
-
-def runnable_blocks(episode: Path) -> list[lessoncheck.CodeBlock]:
-    """The Python blocks of an episode that its notebook must contain."""
-    return [
-        block
-        for block in lessoncheck.code_blocks(episode)
-        if "language-python" in block.classes
-        and "no-run" not in block.classes
-        and not block.in_solution
-    ]
-
-
-def notebook_code_cells(notebook: Path) -> list[list[str]]:
-    """Normalised lines of each code cell of a notebook."""
-    data = json.loads(notebook.read_text(encoding="utf-8"))
-    cells = []
-    for cell in data.get("cells", []):
-        if cell.get("cell_type") != "code":
-            continue
-        source = cell.get("source", "")
-        cells.append(normalised_lines("".join(source) if isinstance(source, list) else source))
-    return cells
-
-
-def paired_notebooks(root: Path, episode: Path) -> list[Path]:
-    return sorted((root / NOTEBOOK_DIR).glob(f"{episode.name[:2]}-*.ipynb"))
-
-
-def drift(root: Path, episode: Path) -> list[str]:
-    """Problems with one episode's pairing, as ``file:line: message``."""
-    label = episode.relative_to(root)
-    blocks = runnable_blocks(episode)
-    notebooks = paired_notebooks(root, episode)
-    if len(notebooks) > 1:
-        names = ", ".join(str(p.relative_to(root)) for p in notebooks)
-        return [f"{label}:1: more than one notebook is paired with this episode: {names}"]
-    if not notebooks:
-        return [
-            f"{label}:{b.line}: Python block, but there is no {NOTEBOOK_DIR}/"
-            f"{episode.name[:2]}-*.ipynb to run it; add the notebook or mark the block "
-            "{: .language-python .no-run}"
-            for b in blocks
-        ]
-    cells = notebook_code_cells(notebooks[0])
-    notebook = notebooks[0].relative_to(root)
-    problems = []
-    for block in blocks:
-        wanted = normalised_lines(block.text)
-        if not any(contains_run(cell, wanted) for cell in cells):
-            problems.append(f"{label}:{block.line}: this Python block is not in any code cell "
-                            f"of {notebook}; first line: {wanted[0] if wanted else '(empty)'}")
-    return problems
-
-
-def lesson_has_notebooks(root: Path) -> bool:
-    return any((root / NOTEBOOK_DIR).glob("*.ipynb"))
-
+make_notebooks = _load_make_notebooks()
 
 # --- the real lesson -----------------------------------------------------------------------
 
@@ -104,12 +45,19 @@ EPISODES = lessoncheck.episode_files(ROOT)
 
 
 @pytest.mark.parametrize("episode", EPISODES, ids=[p.stem for p in EPISODES])
-def test_episode_code_is_in_its_notebook(episode):
-    if not lesson_has_notebooks(ROOT):
-        pytest.skip(f"{NOTEBOOK_DIR}/ holds no notebooks yet, so there is nothing to compare "
-                    "the episodes with; this test runs as soon as the first notebook is added")
-    problems = drift(ROOT, episode)
+def test_episode_notebook_and_figures_agree(episode):
+    problems = make_notebooks.check_episode(ROOT, episode)
     assert problems == [], "\n".join(problems)
+
+
+def test_every_notebook_has_an_episode():
+    problems = make_notebooks.check_lesson(ROOT)
+    assert problems == [], "\n".join(problems)
+
+
+def test_hands_on_episodes_have_notebooks():
+    with_notebooks = [e.name[:2] for e in EPISODES if make_notebooks.has_notebook(e)]
+    assert with_notebooks == ["02", "03", "04", "05", "06"]
 
 
 @pytest.mark.parametrize("episode", EPISODES, ids=[p.stem for p in EPISODES])
@@ -122,29 +70,38 @@ def test_every_python_block_is_valid_python(episode):
                 pytest.fail(f"{episode.name}:{block.line}: not valid Python: {exc}")
 
 
-def test_introduction_and_wrap_up_have_no_runnable_code():
-    # These episodes are meant to have no notebook.
-    for episode in (EPISODES[0], EPISODES[-1]):
-        assert runnable_blocks(episode) == [], episode.name
-
-
-# --- the rule catches drift ------------------------------------------------------------------
+# --- a tiny episode and its notebook ---------------------------------------------------------
 
 EPISODE_TEXT = """---
 title: "Counting"
 ---
+## Setting up
+
 Some prose.
 
 ~~~
 import almat
 
-structure = almat.load_parent()
-half = almat.set_occupancy(structure, 0.5)
+half = almat.set_occupancy(almat.load_parent(), 0.5)
+print(half.composition)
 ~~~
 {: .language-python}
 
 ~~~
-print(len(orderings))
+an old output, replaced when the notebook runs
+~~~
+{: .output}
+
+More prose.
+
+~~~
+app = almat.LabelingApp(campaign)
+app
+~~~
+{: .language-python .nbval-ignore-output}
+
+~~~
+plot(half)
 ~~~
 {: .language-python}
 
@@ -168,92 +125,187 @@ from pymatgen import Structure
 
 {% include links.md %}
 """
-
-CELLS = [
-    "import almat\n\nstructure = almat.load_parent()\nhalf = almat.set_occupancy(structure, 0.5)",
-    "orderings = almat.enumerate_orderings(half, max_cell_size=1)\nprint(len(orderings))",
-    "# Exercise: count the orderings again\n",
-]
+PRINTED = "Li+6 P5+1 S2-5 Cl-1   \n"  # trailing spaces, as pandas prints them
+PNG = b"\x89PNG\r\n\x1a\n not really a picture"
 
 
-def make_pair(root: Path, cells: list[str], episode_text: str = EPISODE_TEXT,
-              name: str = "02-counting") -> Path:
-    (root / "_episodes").mkdir(exist_ok=True)
-    (root / NOTEBOOK_DIR).mkdir(exist_ok=True)
-    episode = root / "_episodes" / f"{name}.md"
-    episode.write_text(episode_text, encoding="utf-8")
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nbformat.write(notebook, root / NOTEBOOK_DIR / f"{name}.ipynb")
+def fake_run(nb: nbformat.NotebookNode, printed: str = PRINTED) -> None:
+    """Give the notebook the outputs a kernel would, without starting one."""
+    new = nbformat.v4.new_output
+    for cell in nb.cells:
+        if cell.source.startswith("import almat"):
+            cell.outputs = [new("stream", name="stdout", text=printed[:4]),
+                            new("stream", name="stdout", text=printed[4:])]
+        elif cell.source.startswith("app ="):
+            box, label = uuid.uuid4().hex, uuid.uuid4().hex  # random, as a kernel makes them
+            cell.outputs = [new("execute_result", execution_count=2, data={
+                "text/plain": "VBox(children=(...))",
+                make_notebooks.WIDGET_VIEW: {"model_id": box}})]
+            nb.metadata["widgets"] = {make_notebooks.WIDGET_STATE: {"state": {
+                label: {"state": {"value": "next"}},
+                box: {"state": {"children": [f"IPY_MODEL_{label}"]}}}}}
+        elif cell.source.startswith("plot("):
+            cell.outputs = [new("display_data", data={
+                "image/png": base64.b64encode(PNG).decode(), "text/plain": "<Figure>"})]
+
+
+def generate(root: Path, text: str | None = EPISODE_TEXT, printed: str = PRINTED) -> Path:
+    """Write (or keep) the episode and generate its notebook and figure, as the script does."""
+    episode = root / "_episodes" / "02-counting.md"
+    episode.parent.mkdir(exist_ok=True)
+    (root / "notebooks").mkdir(exist_ok=True)
+    if text is not None:
+        episode.write_text(text, encoding="utf-8")
+    nb = make_notebooks.build(episode)
+    fake_run(nb, printed)
+    make_notebooks.save(root, episode, nb)
     return episode
 
 
-def test_matching_pair_passes(tmp_path):
-    episode = make_pair(tmp_path, CELLS)
-    assert drift(tmp_path, episode) == []
+def notebook_path(root: Path) -> Path:
+    return root / "notebooks" / "02-counting.ipynb"
 
 
-def test_whitespace_differences_are_tolerated(tmp_path):
-    cells = [CELLS[0].replace(" = ", "  =  ") + "\n\n", "  " + CELLS[1].replace("\n", "\n\n"),
-             CELLS[2]]
-    episode = make_pair(tmp_path, cells)
-    assert drift(tmp_path, episode) == []
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
-def test_changed_line_in_notebook_is_drift(tmp_path):
-    cells = [CELLS[0].replace("0.5", "0.56"), CELLS[1], CELLS[2]]
-    episode = make_pair(tmp_path, cells)
-    problems = drift(tmp_path, episode)
-    assert len(problems) == 1
-    assert problems[0].startswith("_episodes/02-counting.md:6: this Python block is not in")
+def line_of(path: Path, text: str) -> int:
+    return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if line == text)
 
 
-def test_changed_line_in_episode_is_drift(tmp_path):
-    text = EPISODE_TEXT.replace("print(len(orderings))", "print(len(orderings), 'orderings')")
-    episode = make_pair(tmp_path, CELLS, text)
-    assert [p.split(":")[1] for p in drift(tmp_path, episode)] == ["14"]
+def test_cells_come_from_the_episode(tmp_path):
+    generate(tmp_path)
+    nb = nbformat.read(notebook_path(tmp_path), as_version=4)
+    assert [(c.cell_type, c.source.splitlines()[0]) for c in nb.cells] == [
+        ("markdown", "# 2. Counting"),
+        ("markdown", "## Setting up"),
+        ("code", "import almat"),
+        ("code", "app = almat.LabelingApp(campaign)"),
+        ("code", "plot(half)"),
+        ("code", "# Challenge: Try it"),
+    ]  # neither the solution nor the .no-run block
+    assert nb.cells[3].metadata["tags"] == ["nbval-ignore-output"]
+    assert [c.id for c in nb.cells] == [f"02-{i:02d}" for i in range(6)]
 
 
-def test_block_split_over_two_cells_is_drift(tmp_path):
-    cells = ["import almat\nstructure = almat.load_parent()",
-             "half = almat.set_occupancy(structure, 0.5)", CELLS[1]]
-    episode = make_pair(tmp_path, cells)
-    assert len(drift(tmp_path, episode)) == 1
+def test_outputs_and_figures_are_written_back(tmp_path):
+    episode = generate(tmp_path)
+    text = episode.read_text(encoding="utf-8")
+    assert "an old output" not in text
+    assert "print(half.composition)\n~~~\n{: .language-python}\n\n~~~\nLi+6 P5+1 S2-5 Cl-1\n~~~\n" \
+           "{: .output}\n\nMore prose." in text
+    assert "VBox" not in text  # a widget has no text output to show
+    assert "plot(half)\n~~~\n{: .language-python}\n\n" \
+           "![TODO: describe this figure]({{ page.root }}/fig/02-counting-1.png)\n\n> ## Try" in text
+    assert (tmp_path / "fig" / "02-counting-1.png").read_bytes() == PNG
+    assert make_notebooks.check_episode(tmp_path, episode) == []
 
 
-def test_markdown_cell_does_not_count(tmp_path):
-    episode = make_pair(tmp_path, [CELLS[0], CELLS[2]])
-    notebook_path = tmp_path / NOTEBOOK_DIR / "02-counting.ipynb"
-    notebook = nbformat.read(notebook_path, as_version=4)
-    notebook.cells.append(nbformat.v4.new_markdown_cell(CELLS[1]))
-    nbformat.write(notebook, notebook_path)
-    assert len(drift(tmp_path, episode)) == 1
+def test_todo_alt_text_is_reported_by_the_lesson_checker(tmp_path):
+    episode = generate(tmp_path)
+    problems = lessoncheck.check_file(episode, set(), "e.md")
+    line = line_of(episode, "![TODO: describe this figure]({{ page.root }}/fig/02-counting-1.png)")
+    assert problems == [f"e.md:{line}: image has no alt text; describe what the figure shows "
+                        "for readers who cannot see it"]
 
 
-def test_solutions_and_no_run_blocks_are_exempt(tmp_path):
-    # CELLS holds neither the solution's count_orderings call nor the old import.
-    episode = make_pair(tmp_path, CELLS)
-    assert [b.line for b in runnable_blocks(episode)] == [6, 14]
+def test_regenerating_keeps_the_alt_text_and_is_byte_identical(tmp_path):
+    episode = generate(tmp_path)
+    edit(episode, "TODO: describe this figure", "Half of the Li sites filled")
+    before = episode.read_bytes(), notebook_path(tmp_path).read_bytes()
+    generate(tmp_path, text=None)
+    assert (episode.read_bytes(), notebook_path(tmp_path).read_bytes()) == before
+    assert make_notebooks.check_episode(tmp_path, episode) == []
 
 
-def test_episode_without_notebook_may_not_have_runnable_code(tmp_path):
-    episode = make_pair(tmp_path, CELLS)
-    (tmp_path / NOTEBOOK_DIR / "02-counting.ipynb").unlink()
-    problems = drift(tmp_path, episode)
-    assert len(problems) == 2
-    assert "there is no notebooks/02-*.ipynb" in problems[0]
+def test_an_edited_notebook_cell_is_drift(tmp_path):
+    episode = generate(tmp_path)
+    edit(notebook_path(tmp_path), "half = almat.set_occupancy(almat.load_parent(), 0.5)",
+         "half = almat.set_occupancy(almat.load_parent(), 0.25)")
+    line = line_of(episode, "import almat")
+    assert make_notebooks.check_episode(tmp_path, episode) == [
+        f"notebooks/02-counting.ipynb:1: cell 3 was edited in the notebook after it was "
+        f"generated; move your edit into _episodes/02-counting.md:{line - 1} and run "
+        "`python scripts/make_notebooks.py 02`"]
 
 
-def test_episode_without_notebook_with_only_exempt_code_passes(tmp_path):
-    text = EPISODE_TEXT.replace("{: .language-python}\n\n~~~\nprint",
-                                "{: .language-python .no-run}\n\n~~~\nprint")
-    text = text.replace("print(len(orderings))\n~~~\n{: .language-python}",
-                        "print(len(orderings))\n~~~\n{: .language-python .no-run}")
-    episode = make_pair(tmp_path, [], text, name="07-wrap-up")
-    (tmp_path / NOTEBOOK_DIR / "07-wrap-up.ipynb").unlink()
-    assert drift(tmp_path, episode) == []
+def test_an_edited_notebook_output_is_drift(tmp_path):
+    episode = generate(tmp_path)
+    edit(notebook_path(tmp_path), "S2-5", "S2-6")
+    [problem] = make_notebooks.check_episode(tmp_path, episode)
+    assert "cell 3 was edited in the notebook" in problem
 
 
-def test_two_notebooks_for_one_episode(tmp_path):
-    episode = make_pair(tmp_path, CELLS)
-    nbformat.write(nbformat.v4.new_notebook(), tmp_path / NOTEBOOK_DIR / "02-other.ipynb")
-    assert "more than one notebook" in drift(tmp_path, episode)[0]
+def test_a_cell_added_to_the_notebook_is_drift(tmp_path):
+    episode = generate(tmp_path)
+    nb = nbformat.read(notebook_path(tmp_path), as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("print('mine')"))
+    nbformat.write(nb, notebook_path(tmp_path))
+    [problem] = make_notebooks.check_episode(tmp_path, episode)
+    assert "cell 7 was edited in the notebook" in problem
+
+
+def test_edited_episode_code_is_drift(tmp_path):
+    episode = generate(tmp_path)
+    edit(episode, "print(half.composition)", "print(half.composition.reduced_formula)")
+    assert make_notebooks.check_episode(tmp_path, episode) == [
+        f"_episodes/02-counting.md:{line_of(episode, 'import almat') - 1}: this block differs "
+        "from notebooks/02-counting.ipynb; the episode was edited without regenerating: run "
+        "`python scripts/make_notebooks.py 02`"]
+
+
+def test_edited_episode_output_is_drift(tmp_path):
+    episode = generate(tmp_path)
+    edit(episode, "Li+6 P5+1 S2-5 Cl-1\n~~~", "Li+6 P5+1 S2-5 Cl-2\n~~~")
+    [problem] = make_notebooks.check_episode(tmp_path, episode)
+    assert "this output block differs" in problem and "without regenerating" in problem
+
+
+def test_removed_output_block_and_image_line_are_drift(tmp_path):
+    episode = generate(tmp_path)
+    edit(episode, "~~~\nLi+6 P5+1 S2-5 Cl-1\n~~~\n{: .output}\n", "")
+    edit(episode, "![TODO: describe this figure]({{ page.root }}/fig/02-counting-1.png)\n", "")
+    problems = make_notebooks.check_episode(tmp_path, episode)
+    assert ["output block" in problems[0], "image lines" in problems[1]] == [True, True]
+
+
+def test_new_episode_block_is_drift(tmp_path):
+    episode = generate(tmp_path)
+    edit(episode, "More prose.\n", "More prose.\n\n~~~\nprint(1)\n~~~\n{: .language-python}\n")
+    problems = make_notebooks.check_episode(tmp_path, episode)
+    assert problems[-1] == ("_episodes/02-counting.md:1: the episode defines 7 cells, "
+                            "notebooks/02-counting.ipynb has 6; run "
+                            "`python scripts/make_notebooks.py 02`")
+
+
+def test_changed_or_stale_figure_is_drift(tmp_path):
+    episode = generate(tmp_path)
+    (tmp_path / "fig" / "02-counting-1.png").write_bytes(b"edited")
+    (tmp_path / "fig" / "02-counting-2.png").write_bytes(PNG)
+    assert [p.split(":")[0] for p in make_notebooks.check_episode(tmp_path, episode)] == [
+        "fig/02-counting-1.png", "fig/02-counting-2.png"]
+
+
+def test_episode_without_its_notebook(tmp_path):
+    episode = generate(tmp_path)
+    notebook_path(tmp_path).unlink()
+    assert make_notebooks.check_episode(tmp_path, episode) == [
+        "_episodes/02-counting.md:1: there is no notebooks/02-counting.ipynb for this episode's "
+        "Python; run `python scripts/make_notebooks.py 02`"]
+
+
+def test_notebooks_without_python_or_without_episode(tmp_path):
+    episode = generate(tmp_path)
+    episode.write_text(EPISODE_TEXT.replace("{: .language-python}", "{: .language-python .no-run}")
+                       .replace(".nbval-ignore-output", ".no-run"), encoding="utf-8")
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "notebooks" / "03-gone.ipynb")
+    assert make_notebooks.check_lesson(tmp_path) == [
+        "notebooks/02-counting.ipynb:1: _episodes/02-counting.md has no Python to run; delete "
+        "the notebook",
+        "fig/02-counting-1.png:1: no cell of notebooks/02-counting.ipynb makes this figure; "
+        "run `python scripts/make_notebooks.py 02`",
+        "notebooks/03-gone.ipynb:1: there is no _episodes/03-gone.md to generate this notebook "
+        "from; move its cells into an episode"]

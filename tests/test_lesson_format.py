@@ -197,6 +197,11 @@ def test_no_run_on_an_output_block(lesson):
     assert_reported(lesson, "class 'no-run' is not allowed on a output code block")
 
 
+def test_nbval_ignore_output_only_on_python(lesson):
+    edit(lesson / EPISODE, "{: .output}", "{: .output .nbval-ignore-output}")
+    assert_reported(lesson, "class 'nbval-ignore-output' is not allowed on a output code block")
+
+
 def test_unclosed_code_block(lesson):
     text = (lesson / EPISODE).read_text(encoding="utf-8")
     cut = text.rindex("~~~\n{: .language-python}")
@@ -262,6 +267,29 @@ def test_long_lines_in_code_tables_and_definitions_are_allowed(lesson):
     edit(lesson / EPISODE, "{% include links.md %}",
          f"[long-link]: https://example.org/{long}\n\n{{% include links.md %}}")
     assert lessoncheck.check_lesson(lesson) == []
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+FIGURE = "({{ page.root }}/fig/02-enumeration-1.png)"
+
+
+def test_figure_with_todo_alt_text(lesson):
+    text = (lesson / EPISODE).read_text(encoding="utf-8")
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if t.endswith(FIGURE))
+    alt = text.splitlines()[line - 1].removesuffix(FIGURE)
+    edit(lesson / EPISODE, alt, "![TODO: describe this figure]")
+    assert_reported(lesson, "image has no alt text", line=line)
+
+
+def test_figure_without_alt_text(lesson):
+    edit(lesson / EPISODE, "## The parent structure\n", f"## The parent structure\n\n![ ]{FIGURE}\n")
+    assert_reported(lesson, "image has no alt text")
+
+
+def test_long_image_line_is_allowed(lesson):
+    assert any(len(line) > 100 and line.endswith(FIGURE)
+               for line in (lesson / EPISODE).read_text(encoding="utf-8").splitlines())
 
 
 def test_command_line_reports_and_fails(lesson, capsys):

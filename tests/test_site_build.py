@@ -24,7 +24,7 @@ CHECK_LINKS = ROOT / "scripts" / "check_links.py"
 #: What the website is built from; copied to build a deliberately broken lesson.
 SITE_SOURCES = ("_config.yml", "_layouts", "_includes", "assets", "_episodes", "_extras",
                 "index.md", "setup.md", "reference.md", "CODE_OF_CONDUCT.md", "CONTRIBUTING.md",
-                "LICENSE.md", "AUTHORS", "CITATION", "scripts")
+                "LICENSE.md", "AUTHORS", "CITATION", "scripts", "fig")
 
 
 def _load_check_links():
@@ -137,6 +137,16 @@ def test_challenges_and_code_keep_their_classes(site):
     assert '<blockquote class="solution">' in page
     assert 'class="language-python highlighter-rouge"' in page
     assert re.search(r'class="[^"]*\boutput\b', page)
+
+
+def test_episode_figures_are_published(site):
+    figures = sorted((ROOT / "fig").glob("*.png"))
+    assert figures, "fig/ holds no figures; run scripts/make_notebooks.py"
+    for figure in figures:
+        episode = figure.name.rsplit("-", 1)[0]
+        page = (site / episode / "index.html").read_text(encoding="utf-8")
+        assert f'src="../fig/{figure.name}"' in page, figure.name
+        assert (site / "fig" / figure.name).read_bytes() == figure.read_bytes()
 
 
 def test_checker_catches_a_broken_link_and_a_missing_anchor(site, tmp_path):
