@@ -141,10 +141,19 @@ def _cmd_build_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_build_pool(args: argparse.Namespace) -> int:
-    from almat.pool import build_pool
+    from almat.pool import POOL_DIR, build_pool
+    from almat.relaxation import RelaxSettings
 
-    pool = build_pool(n_sample=args.n_sample, seed=args.seed, backend=args.backend)
-    print(f"Wrote {pool!r}")
+    if args.screen_sample < 1 or args.workers < 1 or (args.threads is not None and args.threads < 1):
+        raise ValueError("--screen-sample, --workers and --threads must be positive integers.")
+    out = POOL_DIR if args.replace_shipped else Path(args.out)
+    settings = RelaxSettings(fmax=args.fmax, steps=args.steps, relax_cell=not args.fixed_cell)
+    pool = build_pool(out, cell_sizes=args.cell_sizes, min_distance=args.min_distance,
+                      screen_size=None if args.no_screen else args.screen_size,
+                      screen_sample=args.screen_sample, seed=args.seed, settings=settings,
+                      scheduler=args.scheduler, n_workers=args.workers,
+                      torch_threads=args.threads, replace_shipped=args.replace_shipped)
+    print(f"Wrote {pool!r} to {out}/")
     return 0
 
 
@@ -168,10 +177,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stress", action="store_true")
     s.add_argument("--out", default="scores.csv")
     sub.add_parser("build-data", help="write data/Li6PS5Cl.cif from the published facts")
-    b = sub.add_parser("build-pool", help="regenerate data/pools/li6ps5cl.* (minutes)")
-    b.add_argument("--n-sample", type=int, default=3000)
+    b = sub.add_parser(
+        "build-pool", help="build the relaxed pool and the screening set (about an hour on 2 cores)",
+        description="Enumerate the allowed orderings, relax each with CHGNet on a Dask cluster "
+                    "(appending every result to OUT/li6ps5cl.relaxations.jsonl, so a killed build "
+                    "resumes), and write OUT/li6ps5cl.* and the screening set.")
+    b.add_argument("--out", default="pools", help="output folder (default: ./pools)")
+    b.add_argument("--replace-shipped", action="store_true",
+                   help="write into the package's own data folder, replacing the shipped pools")
+    b.add_argument("--cell-sizes", type=int, nargs="+", default=[1, 2])
+    b.add_argument("--min-distance", type=float, default=2.0, help="shortest Li-Li distance (Å)")
+    b.add_argument("--screen-size", type=int, default=3)
+    b.add_argument("--screen-sample", type=int, default=2000)
+    b.add_argument("--no-screen", action="store_true", help="skip the screening set")
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--backend", default="auto", choices=["auto", "fast", "icet", "enumlib"])
+    b.add_argument("--fmax", type=float, default=0.05, help="force threshold (eV/Å)")
+    b.add_argument("--steps", type=int, default=500, help="most FIRE steps per relaxation")
+    b.add_argument("--fixed-cell", action="store_true", help="relax atoms only")
+    b.add_argument("--scheduler", default=None,
+                   help="address of a running Dask scheduler (default: a LocalCluster here)")
+    b.add_argument("--workers", type=int, default=1, help="LocalCluster worker processes")
+    b.add_argument("--threads", type=int, default=None,
+                   help="torch threads per relaxation (default: cores / workers)")
     return parser
 
 
