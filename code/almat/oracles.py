@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import pandas as pd
 
+from almat.errors import AlmatError
+
 if TYPE_CHECKING:
     from almat.pool import Pool
 
@@ -48,7 +50,7 @@ class Label:
     reason: str = ""
 
 
-class OracleRefusal(Exception):
+class OracleRefusal(AlmatError):
     """An oracle declines to label a candidate; the campaign records a skip.
 
     Parameters

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Structure
 
+from almat.errors import AlmatError
 from almat.orderings import Orderings
 from almat.structures import DATA_DIR
 
@@ -25,7 +26,7 @@ POOL_DIR = DATA_DIR / "pools"
 POOLS = ("li6ps5cl",)
 
 
-class PoolError(ValueError):
+class PoolError(AlmatError, ValueError):
     """A pool is missing, unknown or inconsistent."""
 
 
