@@ -129,7 +129,10 @@ def check_output_file(path: str | Path, inputs: Iterable[str | Path] = ()) -> Pa
 
 
 def check_output_dir(folder: str | Path) -> Path:
-    """Create ``folder`` if needed and make sure files can be written into it.
+    """Make sure ``folder`` is, or can be created as, a folder files can be written into.
+
+    Nothing is created: a folder that does not exist yet is tested through
+    its nearest existing parent, so a refused run leaves no empty folder.
 
     Raises
     ------
@@ -139,10 +142,8 @@ def check_output_dir(folder: str | Path) -> Path:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"'{folder}' is a file, not a folder; choose a folder name for --out.")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"Cannot create the folder '{folder}' ({exc.strerror or exc}). Choose "
-                          "another --out.") from exc
-    _probe_folder(folder, "the output")
+    existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise OutputError(f"Cannot create the folder '{folder}': '{existing}' is a file. Choose another --out.")
+    _probe_folder(existing, f"'{folder}'")
     return folder

@@ -210,6 +210,7 @@ def check_charge_balance(structure: Structure, name: str = "the structure") -> N
         return
     hint = ("Check that the file is complete (a CIF cut short loses atoms) and that its oxidation "
             "states are right.")
+    balance = ""
     groups = disordered_sublattices(structure)
     if len(groups) == 1:
         sites, occ = next(iter(groups.values()))
@@ -217,11 +218,11 @@ def check_charge_balance(structure: Structure, name: str = "the structure") -> N
             sp = structure[sites[0]].species.elements[0]
             p = occ[str(sp)] - q / (len(sites) * sp.oxi_state) if sp.oxi_state else float("nan")
             if 0 < p <= 1:
-                hint = (f"The occupancy of the {sp} sites that makes it neutral is {p:.4g} "
-                        f"(almat.set_occupancy(structure, {p:.4g}), or --occupancy {p:.4g}). " + hint)
+                balance = (f" If it is, the occupancy of the {sp} sites that makes it neutral is {p:.4g} "
+                           f"(almat.set_occupancy(structure, {p:.4g}), or --occupancy {p:.4g}).")
     raise StructureError(
         f"The oxidation states of {name} ({structure.composition.formula}) add up to {q:+.4g} per cell, "
-        f"not 0, so it is not a neutral compound. {hint}"
+        f"not 0, so it is not a neutral compound. {hint}{balance}"
     )
 
 
@@ -282,7 +283,9 @@ def read_structure(path: str | Path) -> Structure:
             "with the lesson; `almat build-data` writes it again if it was deleted."
         )
     try:
-        structure = Structure.from_file(path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            structure = Structure.from_file(path)
     except Exception as exc:  # pymatgen raises many types for bad files
         raise StructureFileError(
             f"Could not read '{path}' as a crystal structure ({type(exc).__name__}: {exc}). "
@@ -291,6 +294,14 @@ def read_structure(path: str | Path) -> Structure:
             "or cut short while downloading, gives this error; download it again or use "
             "almat.load_parent()."
         ) from exc
+    for w in caught:
+        if str(w.message).startswith("Missing elements"):
+            raise StructureFileError(
+                f"'{path}' names elements it has no atom of ({w.message}): its atom list is "
+                "incomplete, most often because the file was cut short while it was saved or "
+                "downloaded. Get a complete copy of the file."
+            )
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     try:
         check_structure(structure, f"'{path}'")
     except StructureError as exc:
@@ -343,14 +354,8 @@ def set_occupancy(structure: Structure, occupancy: float, species: str | None = 
     """
     if not 0 < occupancy <= 1:
         raise OccupancyError(f"An occupancy must lie in (0, 1]; got {occupancy}.")
-    rounded = Fraction(occupancy).limit_denominator(OCCUPANCY_DENOMINATOR)
-    if rounded == 0 or (rounded == 1 and occupancy != 1):
-        raise OccupancyError(
-            f"An occupancy of {occupancy:g} is {rounded} at the resolution of 1/{OCCUPANCY_DENOMINATOR} "
-            "that enumeration uses, so every ordering would have "
-            f"{'no atom' if rounded == 0 else 'every site filled'} on these sites. Choose an occupancy "
-            f"between {1 / OCCUPANCY_DENOMINATOR:g} and {1 - 1 / OCCUPANCY_DENOMINATOR:g} (the lesson uses 0.5)."
-        )
+    if occupancy != 1:
+        _check_rounding(occupancy, "the disordered sites")
     new = structure.copy()
     changed = 0
     for i, site in enumerate(structure):
@@ -372,6 +377,37 @@ def set_occupancy(structure: Structure, occupancy: float, species: str | None = 
             "Is the structure already ordered?"
         )
     return new
+
+
+def _check_rounding(occupancy: float, where: str) -> None:
+    """Refuse a partial occupancy that enumeration would round to 0 or 1."""
+    rounded = Fraction(occupancy).limit_denominator(OCCUPANCY_DENOMINATOR)
+    if rounded in (0, 1):
+        raise OccupancyError(
+            f"An occupancy of {occupancy:g} on {where} is {rounded} at the resolution of "
+            f"1/{OCCUPANCY_DENOMINATOR} that enumeration uses, so every ordering would have "
+            f"{'no atom' if rounded == 0 else 'every site filled'} there. Choose an occupancy "
+            f"between {1 / OCCUPANCY_DENOMINATOR:g} and {1 - 1 / OCCUPANCY_DENOMINATOR:g} (the lesson uses 0.5)."
+        )
+
+
+def check_occupancies(structure: Structure, name: str = "the structure") -> None:
+    """Refuse a structure with nothing to enumerate.
+
+    Raises
+    ------
+    OccupancyError
+        If no site is partially occupied, or an occupancy rounds to 0 or 1
+        (no atom, or every site filled, in every ordering).
+    """
+    groups = disordered_sublattices(structure)
+    if not groups:
+        raise OccupancyError(f"{name} has no partially occupied site, so it has only one ordering and "
+                             "nothing to enumerate. Give the disordered sites an occupancy, e.g. "
+                             "--occupancy 0.5.")
+    for sites, occ in groups.values():
+        for sp, x in occ.items():
+            _check_rounding(x, f"the {len(sites)} {sp} sites of {name}")
 
 
 def disordered_sublattices(structure: Structure) -> dict[str, tuple[list[int], dict[str, float]]]:
