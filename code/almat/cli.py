@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 from almat.errors import AlmatError
-from almat.files import OutputError, check_output_dir, check_output_file, write_atomic
+from almat.files import OutputError, check_output_dir, check_output_file, write_atomic, write_new
 
 #: Packages whose versions the set-up check prints.
 CHECKED_PACKAGES = ("almat", "torch", "chgnet", "pymatgen", "icet", "numpy", "scikit-learn",
@@ -158,11 +158,10 @@ def _write_orderings(out: Path, structures: list, fmt: str, previous: list[Path]
             name = f"ordering-{i:05d}"
             text = s.to(fmt="cif") if fmt == "cif" else s.to_json()
             try:
-                (staging / f"{name}.{fmt}").write_text(text)
-            except OSError as exc:
-                raise OutputError(f"Could not write the orderings into '{out}' ({exc.strerror or exc}); "
-                                  "nothing new was left there and earlier results are untouched. "
-                                  "Free some space or choose another --out.") from exc
+                write_new(staging / f"{name}.{fmt}", text)
+            except OutputError as exc:
+                raise OutputError(f"{exc} No new ordering was left in '{out}'; its earlier content "
+                                  "is untouched.") from exc
             rows.append(f"{name},{len(s)},{s.composition.reduced_formula}")
         for path in previous:
             path.unlink(missing_ok=True)

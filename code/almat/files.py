@@ -32,6 +32,34 @@ def _describe(exc: OSError, path: Path) -> str:
     return f"Could not write '{path}' ({exc.strerror or exc}). Choose another place for the output."
 
 
+def _write_all(fd: int, payload: bytes) -> None:
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def write_new(path: str | Path, data: bytes | str) -> Path:
+    """Create ``path`` (which must not exist) with ``data``; for files in a staging folder.
+
+    Raises
+    ------
+    OutputError
+        If any byte cannot be written; the partial file is removed.
+    """
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            _write_all(fd, payload)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise OutputError(_describe(exc, path)) from exc
+    return path
+
+
 def write_atomic(path: str | Path, data: bytes | str) -> Path:
     """Write ``data`` to ``path`` through a temporary file and one rename.
 
@@ -61,9 +89,7 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
         raise OutputError(_describe(exc, path)) from exc
     try:
         try:
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(fd, view):]
+            _write_all(fd, payload)
             os.fsync(fd)
         finally:
             os.close(fd)
