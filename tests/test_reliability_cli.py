@@ -264,3 +264,12 @@ def test_os_errors_are_one_line(tmp_path, capsys, monkeypatch, orderings):
     monkeypatch.setattr("almat.structures.read_structure", denied)
     assert main(["score", str(orderings[0]), "--out", str(tmp_path / "s.csv")]) == 2
     refused(capsys, "Permission denied", orderings[0].name)
+
+
+def test_ctrl_c_leaves_no_output(tmp_path, capsys, monkeypatch, orderings):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(almat.scoring, "score_structures", interrupted)
+    assert main(["score", str(orderings[0]), "--out", str(tmp_path / "s.csv")]) == 130
+    refused(capsys, "interrupted")
+    assert list(tmp_path.iterdir()) == []

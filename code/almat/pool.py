@@ -261,7 +261,7 @@ def load_pool(name: str = "li6ps5cl", directory: str | Path = POOL_DIR) -> Pool:
             parent = Structure.from_dict(json.loads(str(z["parent"])))
             species = tuple(tuple(s) for s in json.loads(str(z["species"])))
             table = Orderings(parent, z["sites"], species, z["hnfs"], z["hnf_index"], z["labels"])
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError, TypeError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, IndexError, ValueError, TypeError) as exc:
         raise _damaged(npz, exc) from exc
     try:
         ref = pd.read_csv(csv, index_col="id")

@@ -255,10 +255,11 @@ def write_parent_cif(path: str | Path = PARENT_CIF) -> Path:
     """
     from pymatgen.io.cif import CifWriter
 
+    from almat.files import write_atomic
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    CifWriter(build_parent(), symprec=1e-3).write_file(path)
-    return path
+    return write_atomic(path, str(CifWriter(build_parent(), symprec=1e-3)))
 
 
 def read_structure(path: str | Path) -> Structure:
