@@ -21,10 +21,12 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
+from almat.errors import AlmatError
+
 Strategy = Callable[..., np.ndarray]
 
 
-class AcquisitionError(ValueError):
+class AcquisitionError(AlmatError, ValueError):
     """Predictions or a strategy name that acquisition cannot use."""
 
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import shutil
 import sys
+import tempfile
+import warnings
 from importlib import metadata
 from pathlib import Path
+
+from almat.errors import AlmatError
+from almat.files import OutputError, check_output_dir, check_output_file, write_atomic, write_new
 
 #: Packages whose versions the set-up check prints.
 CHECKED_PACKAGES = ("almat", "torch", "chgnet", "pymatgen", "icet", "numpy", "scikit-learn",
@@ -91,45 +98,141 @@ def check_setup(out=sys.stdout) -> int:
     return len(problems)
 
 
+#: The file that lists what ``almat enumerate`` wrote into its --out folder, and its header.
+INDEX_NAME = "index.csv"
+INDEX_HEADER = "name,n_atoms,formula"
+#: Prefix of almat's own temporary entries in an output folder.
+STAGING_PREFIX = ".almat-"
+
+
+def _indexed_files(folder: Path) -> set[str] | None:
+    """Names of the files an earlier ``almat enumerate`` listed in ``folder``'s index; None without one."""
+    try:
+        lines = (folder / INDEX_NAME).read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not lines or lines[0].strip() != INDEX_HEADER:
+        return None
+    names = {line.split(",", 1)[0] for line in lines[1:] if line.strip()}
+    return {f"{n}{ext}" for n in names for ext in (".cif", ".json")}
+
+
+def _previous_run(out: Path) -> list[Path]:
+    """Check ``--out`` before enumerating; return the files of an earlier run there, to be replaced.
+
+    A folder that is empty, or holds only what an earlier ``almat enumerate``
+    listed in its index, is ours to fill; anything else in it is refused, so
+    that no stale or foreign file is mixed with new results.
+    """
+    check_output_dir(out)
+    if not out.exists():
+        return []
+    entries = [p for p in out.iterdir() if not p.name.startswith(STAGING_PREFIX)]
+    if not entries:
+        return []
+    ours = _indexed_files(out)
+    foreign = sorted(p.name for p in entries if p.name != INDEX_NAME and p.name not in (ours or ()))
+    if ours is None or foreign:
+        shown = ", ".join(foreign[:3] or [p.name for p in entries[:3]])
+        why = ("has no index.csv from an earlier `almat enumerate`" if ours is None
+               else "holds files that its index.csv does not list")
+        raise OutputError(
+            f"The output folder '{out}' is not empty and {why} (e.g. {shown}). almat only replaces "
+            "its own earlier results, so that no stale file is mixed with new ones. Choose a new "
+            "or empty folder for --out, or move those files away."
+        )
+    return [p for p in entries if p.name != INDEX_NAME] + [out / INDEX_NAME]
+
+
+def _write_orderings(out: Path, structures: list, fmt: str, previous: list[Path]) -> None:
+    """Write all orderings into a hidden staging folder, then swap them in; the index goes last.
+
+    Until the last step the earlier results stay as they were; a failure
+    (full disk, Ctrl-C) removes the staging folder and leaves no new file.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}staging-", dir=out))
+    try:
+        rows = [INDEX_HEADER]
+        for i, s in enumerate(structures):
+            name = f"ordering-{i:05d}"
+            text = s.to(fmt="cif") if fmt == "cif" else s.to_json()
+            try:
+                write_new(staging / f"{name}.{fmt}", text)
+            except OutputError as exc:
+                raise OutputError(f"{exc} No new ordering was left in '{out}'; its earlier content "
+                                  "is untouched.") from exc
+            rows.append(f"{name},{len(s)},{s.composition.reduced_formula}")
+        for path in previous:
+            path.unlink(missing_ok=True)
+        for path in staging.iterdir():
+            os.replace(path, out / path.name)
+        write_atomic(out / INDEX_NAME, "\n".join(rows) + "\n")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _cmd_enumerate(args: argparse.Namespace) -> int:
     from almat.enumeration import enumerate_orderings
-    from almat.structures import load_parent, set_occupancy
+    from almat.structures import (
+        check_cell_size,
+        check_charge_balance,
+        check_occupancies,
+        load_parent,
+        set_occupancy,
+    )
 
+    out = Path(args.out)
+    previous = _previous_run(out)
     parent = load_parent(args.cif)
-    if args.occupancy is not None:
-        parent = set_occupancy(parent, args.occupancy)
+    source = "the shipped Li6PS5Cl" if args.cif is None else f"'{args.cif}'"
+    occupancy = 0.5 if args.occupancy is None and args.cif is None else args.occupancy
+    if occupancy is not None:
+        parent = set_occupancy(parent, occupancy)
+    check_occupancies(parent, source)
+    check_cell_size(parent, args.max_cell_size)
+    check_charge_balance(parent, source)
     structures = enumerate_orderings(parent, args.max_cell_size, args.min_cell_size,
                                      backend=args.backend, sort_by=args.sort_by, limit=args.limit)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i, s in enumerate(structures):
-        name = f"ordering-{i:05d}"
-        if args.format == "cif":
-            s.to(filename=str(out / f"{name}.cif"))
-        else:
-            (out / f"{name}.json").write_text(s.to_json())
-        rows.append(f"{name},{len(s)},{s.composition.reduced_formula}")
-    (out / "index.csv").write_text("name,n_atoms,formula\n" + "\n".join(rows) + "\n")
-    print(f"Wrote {len(structures)} orderings to {out}/")
+    _write_orderings(out, structures, args.format, previous)
+    kept = "" if occupancy is not None else " (occupancies as in the file)"
+    replaced = f"; replaced the {len(previous) - 1} files of the earlier run" if previous else ""
+    print(f"Wrote {len(structures)} orderings of {source}{kept} to {out}/{replaced}")
     return 0
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
     from almat.scoring import score_structures
-    from almat.structures import read_structure
+    from almat.structures import check_charge_balance, read_structure
 
     paths = [Path(p) for p in args.structures]
+    seen: dict[Path, Path] = {}
+    for p in paths:
+        if seen.setdefault(p.resolve(), p) is not p:
+            raise OutputError(f"'{p}' is given twice (also as '{seen[p.resolve()]}'); give each file once.")
+    out = Path(args.out)
+    arrays = out.with_suffix(".json") if args.forces or args.stress else None
+    if arrays is not None and arrays.resolve() == out.resolve():
+        raise OutputError(f"--out '{out}' ends in .json, where the forces/stress go ('{arrays}'); "
+                          f"name the CSV of energies e.g. '{out.with_suffix('.csv')}'.")
+    check_output_file(out, inputs=paths)
+    if arrays is not None:
+        check_output_file(arrays, inputs=paths)
     structures = [read_structure(p) for p in paths]
-    df = score_structures(structures, forces=args.forces, stress=args.stress, progress=True)
+    for p, s in zip(paths, structures):
+        check_charge_balance(s, f"'{p}'")
+    df = score_structures(structures, forces=args.forces, stress=args.stress, progress=True,
+                          names=[f"'{p}'" for p in paths])
     df.insert(0, "file", [str(p) for p in paths])
     scalar = df.drop(columns=[c for c in ("forces", "stress", "magmoms") if c in df])
-    scalar.to_csv(args.out, index=False, float_format="%.6f")
-    if args.forces or args.stress:
+    write_atomic(out, scalar.to_csv(index=False, float_format="%.6f"))
+    written = [str(out)]
+    if arrays is not None:
         extra = {str(p): {k: df.loc[i, k].tolist() for k in ("forces", "stress") if k in df}
                  for i, p in enumerate(paths)}
-        Path(args.out).with_suffix(".json").write_text(json.dumps(extra))
-    print(f"Scored {len(df)} structures -> {args.out}")
+        write_atomic(arrays, json.dumps(extra))
+        written.append(str(arrays))
+    print(f"Scored {len(df)} structures -> {' and '.join(written)}")
     return 0
 
 
@@ -163,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check-setup", help="check the installation before a workshop")
     e = sub.add_parser("enumerate", help="enumerate Li/vacancy orderings and write them out")
     e.add_argument("--cif", default=None, help="parent CIF (default: the shipped Li6PS5Cl)")
-    e.add_argument("--occupancy", type=float, default=0.5, help="occupancy of the disordered sites")
+    e.add_argument("--occupancy", type=float, default=None,
+                   help="occupancy of the disordered sites (default: 0.5 for the shipped parent, "
+                        "the file's own occupancies with --cif)")
     e.add_argument("--max-cell-size", type=int, default=1)
     e.add_argument("--min-cell-size", type=int, default=1)
     e.add_argument("--backend", default="auto", choices=["auto", "fast", "icet", "enumlib"])
@@ -175,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("structures", nargs="+", help="CIF/POSCAR/JSON files")
     s.add_argument("--forces", action="store_true")
     s.add_argument("--stress", action="store_true")
-    s.add_argument("--out", default="scores.csv")
+    s.add_argument("--out", default="scores.csv",
+                   help="CSV of energies; with --forces/--stress the arrays go to the same name .json")
     sub.add_parser("build-data", help="write data/Li6PS5Cl.cif from the published facts")
     b = sub.add_parser(
         "build-pool", help="build the relaxed pool and the screening set (about an hour on 2 cores)",
@@ -202,18 +308,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"almat: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``almat`` command."""
+    """Entry point of the ``almat`` command.
+
+    Every refusal (:class:`almat.AlmatError`) and input/output failure is
+    printed as one line naming the input and what to do, with exit status 2;
+    Ctrl-C exits with 130. Warnings are printed as one line each.
+    """
     args = build_parser().parse_args(argv)
     handlers = {"enumerate": _cmd_enumerate, "score": _cmd_score, "build-data": _cmd_build_data,
                 "build-pool": _cmd_build_pool}
-    try:
-        if args.command == "check-setup":
-            return 1 if check_setup() else 0
-        return handlers[args.command](args)
-    except (ValueError, RuntimeError) as exc:
-        print(f"almat {args.command}: {exc}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        try:
+            if args.command == "check-setup":
+                return 1 if check_setup() else 0
+            return handlers[args.command](args)
+        except AlmatError as exc:
+            print(f"almat {args.command}: {exc}", file=sys.stderr)
+        except OSError as exc:
+            where = f" '{exc.filename}'" if exc.filename else ""
+            print(f"almat {args.command}: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        except KeyboardInterrupt:
+            print(f"almat {args.command}: interrupted; no partial output was left looking complete.",
+                  file=sys.stderr)
+            return 130
+    return 2
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from icet import ClusterSpace
 from pymatgen.core import Structure
 from threadpoolctl import threadpool_limits
 
+from almat.errors import AlmatError
 from almat.orderings import VACANCY, Orderings, disorder_of, element_symbol, translation_index, translations
 
 #: Upper bound on the number of floats one gathered block holds (about 32 MB in float64).
@@ -35,7 +36,7 @@ _BLOCK = 4_000_000
 _ORDER_NAMES = {1: "point", 2: "pair", 3: "triplet", 4: "quadruplet"}
 
 
-class FeaturizerError(ValueError):
+class FeaturizerError(AlmatError, ValueError):
     """Input that a featurizer cannot turn into features."""
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from collections.abc import Sequence
 from functools import lru_cache
@@ -19,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pymatgen.core import Structure
+from pymatgen.core import DummySpecies, Structure
+
+from almat.errors import AlmatError
+from almat.structures import StructureError, check_structure, warn_if_crowded
 
 #: Structures turned into graphs and predicted at a time; bounds peak memory.
 CHUNK_SIZE = 64
@@ -56,40 +60,107 @@ def structure_key(structure: Structure) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
+class ScoreCacheWarning(UserWarning):
+    """A score-cache file has damaged lines (ignored) or cannot be appended to (results still returned)."""
+
+
+class ScoringError(AlmatError, ValueError):
+    """A structure cannot be scored by CHGNet (an element it does not know, an isolated atom...)."""
+
+
+def _copy(result: dict) -> dict:
+    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in result.items()}
+
+
 class ScoreCache:
-    """Results of :func:`score_structures`, keyed by structure and model.
+    """Results of :func:`score_structures`, keyed by model weights and structure.
+
+    The model part of the key is :func:`model_fingerprint`, a hash of the
+    weights, so a cache file is valid in any later process and a retrained or
+    fine-tuned model never gets the energies of another. Results are handed
+    out and stored as copies: changing a returned forces array changes nothing
+    here.
 
     Parameters
     ----------
     path
         Optional JSON Lines file: energies are appended there as they are
         computed and read back on creation, so they survive a kernel restart.
+        Damaged lines are skipped with a :class:`ScoreCacheWarning`; the file
+        itself is never rewritten, so no good line is ever lost.
     """
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else None
         self._store: dict[tuple[str, str], dict[str, object]] = {}
+        self._newline_first = False
         if self.path is not None and self.path.exists():
-            for line in self.path.read_text().splitlines():
-                if line.strip():
-                    rec = json.loads(line)
-                    self._store[(rec["model"], rec["key"])] = {"e": rec["e"]}
+            self._read()
+
+    def _read(self) -> None:
+        try:
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            warnings.warn(f"Cannot read the score cache {self.path} ({exc.strerror or exc}); "
+                          "starting with an empty cache.", ScoreCacheWarning, stacklevel=3)
+            return
+        bad = []
+        for number, line in enumerate(raw.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                model, key, e = rec["model"], rec["key"], float(rec["e"])
+                if not (isinstance(model, str) and isinstance(key, str) and np.isfinite(e)):
+                    raise ValueError
+            except (ValueError, KeyError, TypeError):
+                bad.append(number)
+                continue
+            self._store[(model, key)] = {"e": e}
+        self._newline_first = bool(raw) and not raw.endswith(b"\n")
+        if bad:
+            shown = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
+            warnings.warn(
+                f"{self.path}: {len(bad)} damaged line(s) ignored (line {shown}); the "
+                f"{len(self._store)} good result(s) are used. The file is left as it is and new "
+                "results are appended; delete it to start afresh.", ScoreCacheWarning, stacklevel=3)
 
     def __len__(self) -> int:
         return len(self._store)
 
     def get(self, model: str, key: str, task: str) -> dict | None:
+        """A copy of the stored result with every quantity of ``task``, or ``None``."""
         hit = self._store.get((model, key))
-        return hit if hit is not None and all(t in hit for t in task) else None
+        return _copy(hit) if hit is not None and all(t in hit for t in task) else None
 
     def put(self, model: str, key: str, result: dict) -> None:
-        self._store.setdefault((model, key), {}).update(result)
-        if self.path is not None:
+        """Store a copy of ``result``; append its energy to the file, if any.
+
+        A file that cannot be written (full disk, no permission) gives a
+        :class:`ScoreCacheWarning` and no error: the result is still returned.
+        """
+        self._store.setdefault((model, key), {}).update(_copy(result))
+        if self.path is None:
+            return
+        line = json.dumps({"model": model, "key": key, "e": float(result["e"])}) + "\n"
+        data = ("\n" + line if self._newline_first else line).encode()
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a") as fh:
-                fh.write(json.dumps({"model": model, "key": key, "e": float(result["e"])}) + "\n")
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                written = os.write(fd, data)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            warnings.warn(f"Cannot append to the score cache {self.path} ({exc.strerror or exc}); "
+                          "results are still returned but will be computed again next time.",
+                          ScoreCacheWarning, stacklevel=3)
+            return
+        # A short write leaves a cut line, which the next read skips; start a fresh line after it.
+        self._newline_first = written < len(data)
 
     def clear(self) -> None:
+        """Forget the results held in memory (the file, if any, is kept)."""
         self._store.clear()
 
 
@@ -104,8 +175,61 @@ def _task(forces: bool, stress: bool, magmoms: bool) -> str:
     return {"em": "em", "efm": "efsm", "esm": "efsm"}.get(task, task)
 
 
-def _model_name(model) -> str:
-    return f"chgnet-{getattr(model, 'version', None)}-{id(model)}"
+def model_fingerprint(model) -> str:
+    """Name a model by its version and a hash of its weights (``state_dict``).
+
+    Two loads of the same weights, in any process, get the same name; any
+    change of a weight gives another. Hashing CHGNet's 400,000 weights takes
+    a few milliseconds.
+    """
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return f"chgnet-{getattr(model, 'version', None)}-{h.hexdigest()[:16]}"
+
+
+def _known_elements(model) -> int:
+    """Largest atomic number the model has an embedding for (94 for CHGNet 0.3.0)."""
+    return int(model.atom_embedding.embedding.num_embeddings)
+
+
+def _check_scorable(structure: Structure, name: str, max_z: int) -> Structure:
+    """Refuse what CHGNet cannot score and return the structure to predict (wrapped into its cell)."""
+    if not structure.is_ordered:
+        raise StructureError(
+            f"{name} ({structure.composition}) still has partially occupied sites; CHGNet scores "
+            "ordered structures. Enumerate orderings first (almat.enumerate_orderings)."
+        )
+    check_structure(structure, name)
+    for site in structure:
+        z = 0 if isinstance(site.specie, DummySpecies) else int(site.specie.Z)
+        if not 1 <= z <= max_z:
+            what = f"{site.specie} (Z = {z})" if z else f"the dummy species {site.specie}, not an element"
+            raise ScoringError(
+                f"{name} contains {what}; CHGNet was trained on elements H to Pu "
+                f"(Z = 1 to {max_z}) only, so it cannot score it. Remove or replace that species "
+                "(a vacancy or dummy species 'X' must be removed before scoring)."
+            )
+    warn_if_crowded(structure, name)
+    frac = structure.frac_coords
+    if ((frac < 0) | (frac >= 1)).any():
+        return Structure(structure.lattice, structure.species, np.mod(frac, 1.0),
+                         site_properties=structure.site_properties)
+    return structure
+
+
+def _graph(model, structure: Structure, name: str):
+    try:
+        return model.graph_converter(structure)
+    except ValueError as exc:
+        if "isolated atom" not in str(exc):
+            raise
+        raise ScoringError(
+            f"{name} has an atom with no neighbour within CHGNet's {model.graph_converter.atom_graph_cutoff:g} Å "
+            "cutoff, so CHGNet cannot score it. A gas-phase atom or a cell far too large for its "
+            "atoms gives this; check the lattice parameters."
+        ) from None
 
 
 def _progress(total: int, show: bool | None):
@@ -115,11 +239,17 @@ def _progress(total: int, show: bool | None):
                 disable=(total < 200) if show is None else not show)
 
 
+def _columns(forces: bool, stress: bool, magmoms: bool) -> list[str]:
+    return (["formula", "n_atoms", "energy_per_atom", "total_energy"]
+            + ["forces"] * (forces or stress) + ["stress"] * stress + ["magmoms"] * magmoms)
+
+
 def score_structures(structures: Sequence[Structure], *, forces: bool = False,
                      stress: bool = False, magmoms: bool = False, model=None,
                      chunk_size: int = CHUNK_SIZE, batch_size: int | None = None,
                      cache: ScoreCache | bool | None = True,
-                     progress: bool | None = None) -> pd.DataFrame:
+                     progress: bool | None = None,
+                     names: Sequence[str] | None = None) -> pd.DataFrame:
     """Predict CHGNet energies (and optionally forces, stress, moments) of many structures.
 
     Parameters
@@ -142,31 +272,54 @@ def score_structures(structures: Sequence[Structure], *, forces: bool = False,
         ``False``/``None`` always recomputes.
     progress
         Show a progress bar; by default only for 200 structures or more.
+    names
+        What error messages and warnings call each structure (e.g. its file
+        name); ``"structure 0"``, ``"structure 1"``, ... by default.
 
     Returns
     -------
     pandas.DataFrame
         One row per structure, in input order: ``formula``, ``n_atoms``,
         ``energy_per_atom`` (eV/atom), ``total_energy`` (eV), and ``forces``,
-        ``stress``, ``magmoms`` columns of arrays when asked for.
+        ``stress``, ``magmoms`` columns of arrays when asked for. No
+        structures give no rows and the same columns.
+
+    Raises
+    ------
+    StructureError
+        Before any prediction, if a structure is disordered or fails
+        :func:`almat.structures.check_structure` (no atoms, NaN, atoms closer
+        than 0.5 Å, ...).
+    ScoringError
+        If a structure holds an element CHGNet does not know, or an atom with
+        no neighbour within CHGNet's 6 Å cutoff.
+
+    Warns
+    -----
+    CrowdedStructureWarning
+        For structures with atoms closer than half their covalent bond length.
     """
     import torch
 
     structures = list(structures)
+    names = [f"structure {i}" for i in range(len(structures))] if names is None else list(names)
+    if len(names) != len(structures):
+        raise ValueError(f"{len(names)} names were given for {len(structures)} structures.")
+    if not structures:
+        dtypes = {"n_atoms": "int64", "energy_per_atom": "float64", "total_energy": "float64"}
+        return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, object))
+                             for c in _columns(forces, stress, magmoms)})
     for i, s in enumerate(structures):
         if not isinstance(s, Structure):
             raise TypeError(f"Item {i} is a {type(s).__name__}, not a pymatgen Structure.")
-        if not s.is_ordered:
-            raise ValueError(
-                f"Structure {i} ({s.composition}) still has partially occupied sites; CHGNet scores "
-                "ordered structures. Enumerate orderings first (almat.enumerate_orderings)."
-            )
     model = load_chgnet() if model is None else model
+    max_z = _known_elements(model)
+    scored = [_check_scorable(s, n, max_z) for s, n in zip(structures, names)]
     store = DEFAULT_CACHE if cache is True else (cache if isinstance(cache, ScoreCache) else None)
     task = _task(forces, stress, magmoms)
     if batch_size is None:
         batch_size = FORCE_BATCH_SIZE if "f" in task else BATCH_SIZE
-    name = _model_name(model)
+    name = model_fingerprint(model) if store is not None else ""
     keys = [structure_key(s) for s in structures]
     results: list[dict | None] = [store.get(name, k, task) if store else None for k in keys]
     todo = [i for i, r in enumerate(results) if r is None]
@@ -174,7 +327,7 @@ def score_structures(structures: Sequence[Structure], *, forces: bool = False,
         bar.update(len(structures) - len(todo))
         for start in range(0, len(todo), chunk_size):
             idx = todo[start:start + chunk_size]
-            graphs = [model.graph_converter(structures[i]) for i in idx]
+            graphs = [_graph(model, scored[i], names[i]) for i in idx]
             with warnings.catch_warnings(), torch.set_grad_enabled("f" in task):
                 # CHGNet converts a grad-tracking volume to a float internally; harmless here.
                 warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad")
@@ -199,4 +352,4 @@ def score_structures(structures: Sequence[Structure], *, forces: bool = False,
         if magmoms:
             row["magmoms"] = r["m"]
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=_columns(forces, stress, magmoms))

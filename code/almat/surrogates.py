@@ -24,8 +24,10 @@ from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, Whi
 from sklearn.linear_model import BayesianRidge
 from sklearn.preprocessing import StandardScaler
 
+from almat.errors import AlmatError
 
-class SurrogateError(ValueError):
+
+class SurrogateError(AlmatError, ValueError):
     """Training or query data a surrogate cannot use."""
 
 

@@ -1,0 +1,175 @@
+"""Writing results so that a failure never leaves a file that looks complete.
+
+Every file almat writes goes first to a temporary file in the same folder and
+is renamed over its destination only once all of its bytes are on disk. A
+full disk, a crash or Ctrl-C therefore leaves the destination as it was (or
+absent), never cut short. :func:`check_output_file` and
+:func:`check_output_dir` look at a destination before any long computation,
+so that a typo in ``--out`` costs nothing.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from almat.errors import AlmatError
+
+
+class OutputError(AlmatError, OSError):
+    """A result cannot be written where it was asked to go."""
+
+
+def _describe(exc: OSError, path: Path) -> str:
+    if exc.errno == errno.ENOSPC:
+        return (f"The disk is full: '{path}' could not be written, and nothing was left there "
+                "looking complete. Free some space (or choose another --out) and run again.")
+    if exc.errno == errno.EDQUOT:
+        return f"Your disk quota is used up: '{path}' could not be written. Free some space and run again."
+    return f"Could not write '{path}' ({exc.strerror or exc}). Choose another place for the output."
+
+
+def _write_all(fd: int, payload: bytes) -> None:
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def write_new(path: str | Path, data: bytes | str) -> Path:
+    """Create ``path`` (which must not exist) with ``data``; for files in a staging folder.
+
+    Raises
+    ------
+    OutputError
+        If any byte cannot be written; the partial file is removed.
+    """
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            _write_all(fd, payload)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise OutputError(_describe(exc, path)) from exc
+    return path
+
+
+def write_atomic(path: str | Path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and one rename.
+
+    Parameters
+    ----------
+    path
+        Destination; its folder must exist.
+    data
+        The whole content; text is encoded as UTF-8.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    OutputError
+        If any byte cannot be written (full disk, no permission, ...); the
+        destination is then left as it was and no temporary file remains.
+    """
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(_describe(exc, path)) from exc
+    try:
+        try:
+            _write_all(fd, payload)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            raise OutputError(_describe(exc, path)) from exc
+        raise
+    return path
+
+
+def _probe_folder(folder: Path, what: str) -> None:
+    """Create and remove a file in ``folder``: the only portable test that it accepts files."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".almat-probe-", dir=folder)
+    except OSError as exc:
+        raise OutputError(
+            f"Cannot write into '{folder}' ({exc.strerror or exc}), so {what} could not be saved. "
+            "Choose a folder you can write to, e.g. one in your home folder."
+        ) from exc
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def check_output_file(path: str | Path, inputs: Iterable[str | Path] = ()) -> Path:
+    """Make sure a result file can be written at ``path``, before the work that produces it.
+
+    Parameters
+    ----------
+    path
+        The file to be written (it may exist; it will be replaced).
+    inputs
+        Files the command reads; writing over one of them is refused.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    OutputError
+        If ``path`` is a folder, its folder does not exist or cannot be
+        written to, or it is one of ``inputs``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"'{path}' is a folder; give a file name for the output, e.g. '{path / 'scores.csv'}'.")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is a file, not a folder" if parent.exists() else "does not exist"
+        raise OutputError(f"Cannot write '{path}': '{parent}' {what}. Create the folder first or "
+                          "choose another output path.")
+    target = path.resolve()
+    for source in inputs:
+        if Path(source).resolve() == target:
+            raise OutputError(f"The output '{path}' is also an input; writing it would destroy that "
+                              "input. Choose another output name.")
+    _probe_folder(parent, f"'{path}'")
+    return path
+
+
+def check_output_dir(folder: str | Path) -> Path:
+    """Make sure ``folder`` is, or can be created as, a folder files can be written into.
+
+    Nothing is created: a folder that does not exist yet is tested through
+    its nearest existing parent, so a refused run leaves no empty folder.
+
+    Raises
+    ------
+    OutputError
+        If ``folder`` is a file, lies under a file, or cannot be written to.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"'{folder}' is a file, not a folder; choose a folder name for --out.")
+    existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise OutputError(f"Cannot create the folder '{folder}': '{existing}' is a file. Choose another --out.")
+    _probe_folder(existing, f"'{folder}'")
+    return folder
