@@ -24,13 +24,14 @@ from pathlib import Path
 
 from pymatgen.core import Structure
 
+from almat.errors import AlmatError
 from almat.relaxation import Relaxation, RelaxSettings, relax_structure, settings_dict
 
 #: Kind tag of the first line of a relaxations file.
 HEADER_KIND = "almat-relaxations"
 
 
-class RelaxationsFileError(ValueError):
+class RelaxationsFileError(AlmatError, ValueError):
     """A relaxations file belongs to other settings or is not one."""
 
 
