@@ -9,6 +9,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from almat.enumeration import BACKENDS, DEFAULT_LIMIT
+
 #: Packages whose versions the set-up check prints.
 CHECKED_PACKAGES = ("almat", "torch", "chgnet", "pymatgen", "icet", "numpy", "scikit-learn",
                     "pandas", "ipywidgets", "jupyterlab", "matplotlib")
@@ -99,7 +101,8 @@ def _cmd_enumerate(args: argparse.Namespace) -> int:
     if args.occupancy is not None:
         parent = set_occupancy(parent, args.occupancy)
     structures = enumerate_orderings(parent, args.max_cell_size, args.min_cell_size,
-                                     backend=args.backend, sort_by=args.sort_by, limit=args.limit)
+                                     backend=args.backend, sort_by=args.sort_by, limit=args.limit,
+                                     min_distance=args.min_distance)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -157,9 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--occupancy", type=float, default=0.5, help="occupancy of the disordered sites")
     e.add_argument("--max-cell-size", type=int, default=1)
     e.add_argument("--min-cell-size", type=int, default=1)
-    e.add_argument("--backend", default="auto", choices=["auto", "fast", "icet", "enumlib"])
+    e.add_argument("--backend", default="auto", choices=BACKENDS)
+    e.add_argument("--min-distance", type=float, default=None, metavar="ANGSTROM",
+                   help="no two atoms on disordered sites closer than this (e.g. 2.0 for Li6PS5Cl)")
     e.add_argument("--sort-by", default=None, choices=["ewald"])
-    e.add_argument("--limit", type=int, default=10_000)
+    e.add_argument("--limit", type=int, default=DEFAULT_LIMIT)
     e.add_argument("--format", default="cif", choices=["cif", "json"])
     e.add_argument("--out", default="orderings")
     s = sub.add_parser("score", help="score structure files with CHGNet into a CSV")
@@ -171,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build-pool", help="regenerate data/pools/li6ps5cl.* (minutes)")
     b.add_argument("--n-sample", type=int, default=3000)
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--backend", default="auto", choices=["auto", "fast", "icet", "enumlib"])
+    b.add_argument("--backend", default="auto", choices=BACKENDS)
     return parser
 
 
