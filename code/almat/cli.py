@@ -13,6 +13,7 @@ import warnings
 from importlib import metadata
 from pathlib import Path
 
+from almat.enumeration import BACKENDS, DEFAULT_LIMIT
 from almat.errors import AlmatError
 from almat.files import OutputError, check_output_dir, check_output_file, write_atomic, write_new
 
@@ -193,7 +194,8 @@ def _cmd_enumerate(args: argparse.Namespace) -> int:
     check_cell_size(parent, args.max_cell_size)
     check_charge_balance(parent, source)
     structures = enumerate_orderings(parent, args.max_cell_size, args.min_cell_size,
-                                     backend=args.backend, sort_by=args.sort_by, limit=args.limit)
+                                     backend=args.backend, sort_by=args.sort_by, limit=args.limit,
+                                     min_distance=args.min_distance)
     _write_orderings(out, structures, args.format, previous)
     kept = "" if occupancy is not None else " (occupancies as in the file)"
     replaced = f"; replaced the {len(previous) - 1} files of the earlier run" if previous else ""
@@ -271,9 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "the file's own occupancies with --cif)")
     e.add_argument("--max-cell-size", type=int, default=1)
     e.add_argument("--min-cell-size", type=int, default=1)
-    e.add_argument("--backend", default="auto", choices=["auto", "fast", "icet", "enumlib"])
+    e.add_argument("--backend", default="auto", choices=BACKENDS)
+    e.add_argument("--min-distance", type=float, default=None, metavar="ANGSTROM",
+                   help="no two atoms on disordered sites closer than this (e.g. 2.0 for Li6PS5Cl)")
     e.add_argument("--sort-by", default=None, choices=["ewald"])
-    e.add_argument("--limit", type=int, default=10_000)
+    e.add_argument("--limit", type=int, default=DEFAULT_LIMIT)
     e.add_argument("--format", default="cif", choices=["cif", "json"])
     e.add_argument("--out", default="orderings")
     s = sub.add_parser("score", help="score structure files with CHGNet into a CSV")

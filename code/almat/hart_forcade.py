@@ -21,6 +21,16 @@ rows come out sorted.
 Burnside's lemma over ``G_H`` and Möbius inversion over the translation
 subgroups (to drop superperiodic labellings).
 
+Split sites (``min_distance``): no two occupied disordered sites may be closer
+than ``min_distance`` Å (:mod:`almat.exclusion`). The walk then never occupies
+a site next to an occupied one, and prunes a branch as soon as the sites left
+cannot hold the atoms still missing: at most one atom per clique of a fixed
+clique cover of the exclusion graph. The representative rule is unchanged
+(``G_H`` preserves distances, so an orbit's smallest member obeys the rule
+whenever the orbit does): the rows are exactly those of the unconstrained
+enumeration that obey it. Counting runs Burnside over the constrained
+labellings (see :func:`count_labelings`).
+
 Composition modes (``concentrations``):
 
 ``None``
@@ -39,24 +49,41 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numba
 import numpy as np
 from pymatgen.core import Structure
 
-from almat.hnf import SiteSymmetry, distinct_supercells, site_permutations, site_symmetry
+from almat.errors import AlmatError
+from almat.exclusion import Neighbours, check_min_distance, neighbours, supercell_graph
+from almat.hnf import SiteSymmetry, distinct_supercells, hnf_count, site_permutations, site_symmetry
 from almat.orderings import VACANCY, Orderings, disorder_of, element_symbol, translation_index, translations
 from almat.structures import OccupancyError
 
 _TOL = 1e-6
 
+#: Default largest number of rows :func:`enumerate_labelings` builds (about 0.5 GB at 48 columns).
+DEFAULT_MAX_ROWS = 10_000_000
 
-class ConcentrationError(ValueError):
+#: Largest counting effort accepted (:func:`_count_work`, summed over the sizes): about half a
+#: minute at most (fcc up to cell size 24 alone, Li6PS5Cl up to 16 alone or 1 to 14).
+MAX_COUNT_WORK = 4_000_000
+
+#: Most blocks that the exclusion count keeps open at once (its states grow as 2 to this power).
+MAX_FRONTIER = 14
+
+
+class ConcentrationError(AlmatError, ValueError):
     """A concentration restriction names an unknown species or an impossible range."""
 
 
-class CellSizeError(ValueError):
-    """Cell sizes that are not positive integers."""
+class CellSizeError(AlmatError, ValueError):
+    """Cell sizes that are not positive integers, or too large to count."""
+
+
+class EnumerationTooLargeError(AlmatError, ValueError):
+    """More orderings than the caller allowed would be built, or too many to count exactly."""
 
 
 @dataclass(frozen=True)
@@ -74,11 +101,21 @@ class _Problem:
     species: tuple[tuple[str, ...], ...]
     sym: SiteSymmetry
     nlab: np.ndarray  # (d,) number of species per site
+    occupied: np.ndarray  # (d, L) True where internal label l of site j is an atom, not a vacancy
     counter: np.ndarray  # (d, L) counter fed by internal label l of site j, or -1
     to_output: np.ndarray  # (d, L) output label of internal label l
     per_cell: np.ndarray  # (K,) sites per primitive cell that can feed each counter
     low: np.ndarray  # (K,) lowest fraction of per_cell allowed
     high: np.ndarray  # (K,) highest fraction
+    near: Neighbours | None  # pairs closer than min_distance, or None without exclusion
+
+    @property
+    def occupied_counter(self) -> np.ndarray:
+        """(K,) True for counters of atoms (a counter counts one species name: atoms or vacancies)."""
+        flags = np.zeros(len(self.low), dtype=bool)
+        hit = self.counter >= 0
+        flags[self.counter[hit]] = self.occupied[hit]
+        return flags
 
     def bounds(self, n: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Smallest and largest count of each counter in an ``n``-cell supercell, or None if none fit."""
@@ -90,8 +127,9 @@ class _Problem:
         return lo, hi
 
 
-def _problem(parent: Structure, concentrations, symprec: float) -> _Problem:
-    """Check the input and set up sites, symmetry, label numbering and composition counters."""
+def _problem(parent: Structure, concentrations, symprec: float,
+             min_distance: float | None = None) -> _Problem:
+    """Check the input and set up sites, symmetry, label numbering, composition counters and exclusion."""
     if not isinstance(parent, Structure):
         raise TypeError(f"parent must be a pymatgen Structure, not {type(parent).__name__}.")
     sites, species = disorder_of(parent)
@@ -101,6 +139,7 @@ def _problem(parent: Structure, concentrations, symprec: float) -> _Problem:
             "enumerate. Give the sites that should be disordered an occupancy first, e.g. "
             "almat.set_occupancy(structure, 0.5)."
         )
+    min_distance = check_min_distance(min_distance)
     fixed = concentrations is None
     if not fixed and not (concentrations == "any" or isinstance(concentrations, Mapping)):
         raise ConcentrationError(
@@ -135,8 +174,12 @@ def _problem(parent: Structure, concentrations, symprec: float) -> _Problem:
     else:
         low_a, high_a = _parse_concentrations(concentrations, internal, counter)
     per_cell = np.array([(counter == k).sum() for k in range(len(low_a))], dtype=np.int64)
-    return _Problem(parent, sites, species, sym, nlab, counter, to_output, per_cell,
-                    np.asarray(low_a, float), np.asarray(high_a, float))
+    occupied = np.zeros((d, width), dtype=bool)
+    for j in range(d):
+        occupied[j, : nlab[j]] = [name != VACANCY for name in internal[j]]
+    near = None if min_distance is None else neighbours(parent, min_distance)
+    return _Problem(parent, sites, species, sym, nlab, occupied, counter, to_output, per_cell,
+                    np.asarray(low_a, float), np.asarray(high_a, float), near)
 
 
 def _parse_concentrations(concentrations: Mapping, internal: list[tuple[str, ...]],
@@ -181,51 +224,97 @@ def _is_canonical(lab, src, is_translation):
 
 
 @numba.njit(cache=True)
-def _enumerate_cell(nlab, counter, lo, hi, cap, src, is_translation):
+def _enumerate_cell(nlab, counter, lo, hi, cap, src, is_translation, occupied, occ_counter,
+                    nbr_ptr, nbr, clique, lonely, out, width):
     """Depth-first walk over the labellings of one supercell, keeping orbit representatives.
 
-    ``nlab[c]`` and ``counter[c, l]`` are per position; ``cap[c, k]`` is how many
-    positions from ``c`` on can still feed counter ``k``; ``src[g]`` is the inverse
-    of group element ``g``, so the image of ``lab`` under ``g`` is ``lab[src[g]]``.
+    ``nlab[c]``, ``counter[c, l]`` and ``occupied[c, l]`` are per position;
+    ``cap[c, k]`` is how many positions from ``c`` on can still feed counter
+    ``k``; ``src[g]`` is the inverse of group element ``g``, so the image of
+    ``lab`` under ``g`` is ``lab[src[g]]``. Exclusion: ``nbr[nbr_ptr[c]:nbr_ptr[c + 1]]``
+    are the later positions that may not hold an atom when ``c`` does,
+    ``clique[c]`` a clique of the exclusion graph holding ``c`` (one atom at
+    most each) and ``lonely[c]`` marks positions that can never hold an atom.
+    Row ``i`` is written to ``out[i * width: i * width + m]`` while it fits;
+    returns the number of rows found.
     """
     m = nlab.shape[0]
     nk = lo.shape[0]
     lab = np.full(m, -1, dtype=np.int8)
     counts = np.zeros(nk, dtype=np.int64)
-    out = np.empty((1024, m), dtype=np.int8)
+    blocked = np.zeros(m, dtype=np.int64)  # atoms next to c among earlier positions (+1 if lonely)
+    avail = np.zeros(m, dtype=np.int64)  # per clique: open positions that could still hold an atom
+    for c in range(m):
+        if lonely[c]:
+            blocked[c] = 1
+        else:
+            avail[clique[c]] += 1
+    room = 0  # cliques with an open position: most atoms the open positions can still take
+    for q in range(m):
+        if avail[q] > 0:
+            room += 1
+    capacity = out.shape[0] // width if width > 0 else 0
     n = 0
     c = 0
     while c >= 0:
         prev = lab[c]
-        if prev >= 0 and counter[c, prev] >= 0:
-            counts[counter[c, prev]] -= 1
+        if prev < 0:  # entering c: it is no longer open
+            if blocked[c] == 0:
+                avail[clique[c]] -= 1
+                if avail[clique[c]] == 0:
+                    room -= 1
+        else:  # undo the previous label
+            if counter[c, prev] >= 0:
+                counts[counter[c, prev]] -= 1
+            if occupied[c, prev]:
+                for e in range(nbr_ptr[c], nbr_ptr[c + 1]):
+                    o = nbr[e]
+                    blocked[o] -= 1
+                    if blocked[o] == 0:
+                        avail[clique[o]] += 1
+                        if avail[clique[o]] == 1:
+                            room += 1
         nxt = prev + 1
-        if nxt >= nlab[c]:
+        if blocked[c] > 0:
+            while nxt < nlab[c] and occupied[c, nxt]:
+                nxt += 1
+        if nxt >= nlab[c]:  # leaving c: open again
             lab[c] = -1
+            if blocked[c] == 0:
+                avail[clique[c]] += 1
+                if avail[clique[c]] == 1:
+                    room += 1
             c -= 1
             continue
         lab[c] = nxt
-        k = counter[c, nxt]
-        if k >= 0:
-            counts[k] += 1
+        if counter[c, nxt] >= 0:
+            counts[counter[c, nxt]] += 1
+        if occupied[c, nxt]:
+            for e in range(nbr_ptr[c], nbr_ptr[c + 1]):
+                o = nbr[e]
+                blocked[o] += 1
+                if blocked[o] == 1:
+                    avail[clique[o]] -= 1
+                    if avail[clique[o]] == 0:
+                        room -= 1
         ok = True
+        need = 0  # atoms still missing from the lower limits
         for q in range(nk):
             if counts[q] > hi[q] or counts[q] + cap[c + 1, q] < lo[q]:
                 ok = False
                 break
-        if not ok:
+            if occ_counter[q] and counts[q] < lo[q]:
+                need += lo[q] - counts[q]
+        if not ok or need > room:
             continue
         if c < m - 1:
             c += 1
             continue
         if _is_canonical(lab, src, is_translation):
-            if n == out.shape[0]:
-                grown = np.empty((2 * n, m), dtype=np.int8)
-                grown[:n] = out
-                out = grown
-            out[n] = lab
+            if n < capacity:
+                out[n * width: n * width + m] = lab
             n += 1
-    return out[:n].copy()
+    return n
 
 
 def _group(problem: _Problem, hnf: np.ndarray, stab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -242,19 +331,62 @@ def _group(problem: _Problem, hnf: np.ndarray, stab: np.ndarray) -> tuple[np.nda
 
 
 def _position_tables(problem: _Problem, n: int, lo: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per-position species count, counters, atom flags and remaining capacity of an ``n``-cell supercell."""
     nlab = np.tile(problem.nlab, n)
     counter = np.tile(problem.counter, (n, 1))
+    occupied = np.tile(problem.occupied, (n, 1))
     m = len(nlab)
     feeds = np.stack([(counter == k).any(axis=1) for k in range(len(lo))], axis=1) \
         if len(lo) else np.zeros((m, 0), dtype=bool)
     cap = np.zeros((m + 1, len(lo)), dtype=np.int64)
     cap[:m] = np.cumsum(feeds[::-1], axis=0)[::-1]
-    return nlab, counter, cap
+    return nlab, counter, occupied, cap
 
 
-def iter_labelings(parent: Structure, sizes: Iterable[int], concentrations=None,
-                   symprec: float = 1e-3) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _exclusion_graph(problem: _Problem, hnf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exclusion edges ``(E, 2)`` and never-occupied positions of supercell ``hnf`` (none without exclusion)."""
+    m = int(round(abs(np.linalg.det(hnf)))) * len(problem.sites)
+    if problem.near is None:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(m, dtype=bool)
+    return supercell_graph(problem.near, hnf, len(problem.sites))
+
+
+def _exclusion_tables(edges: np.ndarray, lonely: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Later neighbours of each position (CSR ``nbr_ptr``, ``nbr``) and a greedy clique cover.
+
+    Each position joins the clique of the first earlier position that it and
+    all that clique's members neighbour; a clique is named by its first position.
+    """
+    m = len(lonely)
+    order = np.argsort(edges[:, 0], kind="stable")
+    nbr = np.ascontiguousarray(edges[order, 1])
+    nbr_ptr = np.zeros(m + 1, dtype=np.int64)
+    nbr_ptr[1:] = np.cumsum(np.bincount(edges[:, 0], minlength=m))
+    adjacent = [set() for _ in range(m)]
+    for a, b in edges.tolist():
+        adjacent[a].add(b)
+        adjacent[b].add(a)
+    clique = np.full(m, -1, dtype=np.int64)
+    for c in range(m):
+        if clique[c] >= 0:
+            continue
+        clique[c] = c
+        members = [c]
+        if lonely[c]:
+            continue
+        for o in sorted(adjacent[c]):
+            if o > c and clique[o] < 0 and not lonely[o] and all(o in adjacent[x] for x in members):
+                clique[o] = c
+                members.append(o)
+    return nbr_ptr, nbr, clique
+
+
+def iter_labelings(parent: Structure, sizes: Iterable[int], concentrations=None, symprec: float = 1e-3,
+                   min_distance: float | None = None,
+                   max_rows: int | None = DEFAULT_MAX_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Stream the symmetry-distinct orderings one supercell at a time.
+
+    Arguments as :func:`enumerate_labelings`.
 
     Yields
     ------
@@ -264,21 +396,73 @@ def iter_labelings(parent: Structure, sizes: Iterable[int], concentrations=None,
         :func:`almat.orderings.disorder_of`), rows in increasing order; sizes and
         supercells in increasing order.
     """
-    problem = _problem(parent, concentrations, symprec)
-    yield from _iter(problem, _check_sizes(sizes, problem))
+    problem = _problem(parent, concentrations, symprec, min_distance)
+    for n, hnf, stab, count in _plan(problem, _check_sizes(sizes, problem), max_rows):
+        m = n * len(problem.sites)
+        labels = np.empty((count, m), dtype=np.int8)
+        _fill(problem, n, hnf, stab, count, labels.reshape(-1), m)
+        yield hnf, labels
 
 
-def _iter(problem: _Problem, sizes: list[int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _plan(problem: _Problem, sizes: list[int],
+          max_rows: int | None) -> list[tuple[int, np.ndarray, np.ndarray, int]]:
+    """(size, HNF, stabiliser, number of orderings) of every supercell, refused if over ``max_rows`` in all."""
+    plan = []
     for n in sizes:
         bounds = problem.bounds(n)
         if bounds is None:
             continue
-        lo, hi = bounds
-        nlab, counter, cap = _position_tables(problem, n, lo)
         for hnf, stab in distinct_supercells(n, problem.sym.rotations):
-            src, is_translation = _group(problem, hnf, stab)
-            labels = _enumerate_cell(nlab, counter, lo, hi, cap, src, is_translation)
-            yield hnf, _to_output(problem, labels, n)
+            plan.append((n, hnf, stab, _count_cell(problem, hnf, stab, *bounds)))
+    total = sum(p[3] for p in plan)
+    if max_rows is not None and total > max_rows:
+        width = max(sizes) * len(problem.sites)
+        raise EnumerationTooLargeError(
+            f"There are {total:,} symmetry-distinct orderings at cell {_sizes_text(sizes)}, more "
+            f"than max_rows={max_rows:,} (the table alone would take {total * width / 1e9:.1f} GB). "
+            f"{_suggestion(problem)}Choose smaller cell sizes, or pass a larger max_rows "
+            "(max_rows=None for no limit) if you really need them all."
+        )
+    return plan
+
+
+def _sizes_text(sizes: list[int]) -> str:
+    if len(sizes) == 1:
+        return f"size {sizes[0]}"
+    if list(sizes) == list(range(sizes[0], sizes[-1] + 1)):
+        return f"sizes {sizes[0]} to {sizes[-1]}"
+    return f"sizes {list(sizes)}"
+
+
+def _suggestion(problem: _Problem) -> str:
+    """Suggest excluding sites closer than the shortest disordered-site distance, rounded up to 0.5 Å."""
+    if problem.near is not None:
+        return ""
+    near = neighbours(problem.parent, max(problem.parent.lattice.abc) + 0.1)
+    frac = problem.parent.frac_coords[problem.sites]
+    vec = (frac[near.other] + near.shift - frac[near.centre]) @ problem.parent.lattice.matrix
+    r = float(np.linalg.norm(vec, axis=1).min())
+    return (f"Two disordered sites are only {r:.2f} Å apart: min_distance={np.floor(r / 0.5 + 1) * 0.5:.1f} "
+            "keeps atoms off both and leaves far fewer orderings. ")
+
+
+def _fill(problem: _Problem, n: int, hnf: np.ndarray, stab: np.ndarray, count: int,
+          out: np.ndarray, width: int) -> None:
+    """Enumerate the orderings of one supercell into ``out`` (flat, row stride ``width``), output labels."""
+    lo, hi = problem.bounds(n)
+    nlab, counter, occupied, cap = _position_tables(problem, n, lo)
+    src, is_translation = _group(problem, hnf, stab)
+    edges, lonely = _exclusion_graph(problem, hnf)
+    nbr_ptr, nbr, clique = _exclusion_tables(edges, lonely)
+    found = _enumerate_cell(nlab, counter, lo, hi, cap, src, is_translation, occupied,
+                            problem.occupied_counter, nbr_ptr, nbr, clique, lonely,
+                            out[: count * width], width)
+    if found != count:
+        raise ArithmeticError(f"Supercell {hnf.tolist()}: the walk found {found} orderings but "
+                              f"Burnside's lemma counts {count}.")
+    m = len(nlab)
+    rows = out[: count * width].reshape(count, width)[:, :m]
+    rows[:] = _to_output(problem, rows, n)
 
 
 def _to_output(problem: _Problem, labels: np.ndarray, n: int) -> np.ndarray:
@@ -291,23 +475,76 @@ def _to_output(problem: _Problem, labels: np.ndarray, n: int) -> np.ndarray:
 
 
 def _check_sizes(sizes: Iterable[int], problem: _Problem) -> list[int]:
+    """The one check of cell sizes: positive integers, countable in reasonable time, and fitting the composition."""
     sizes = sorted({int(s) for s in ([sizes] if np.isscalar(sizes) else sizes)})
     if not sizes or sizes[0] < 1:
         raise CellSizeError(f"Cell sizes must be positive integers (numbers of primitive cells in a "
-                            f"supercell, e.g. [1, 2]); got {sizes}.")
+                            f"supercell, e.g. [1, 2]); got {sizes or 'none'}.")
+    work = 0
+    for n in sizes:
+        work += _count_work(problem, n)
+        if work > MAX_COUNT_WORK:
+            raise CellSizeError(_too_large_to_count(problem, sizes[0], n))
     if all(problem.bounds(n) is None for n in sizes):
-        raise OccupancyError(
-            f"No supercell of size {sizes} can hold the composition asked for: the counts of "
-            "some species on the disordered sites are not whole numbers (occupancy x sites x "
-            "size) or the concentration range holds no whole count. Choose larger or other "
-            "cell sizes, round the occupancies (almat.set_occupancy(structure, 0.5)), or pass "
-            "concentrations='any'."
-        )
+        raise OccupancyError(_no_whole_counts(problem, sizes))
     return sizes
 
 
+def _too_large_to_count(problem: _Problem, first: int, n: int) -> str:
+    """Why sizes ``first`` to ``n`` are refused, and which sizes can be counted instead."""
+    d = len(problem.sites)
+    if n == first:
+        largest = 1
+        while _count_work(problem, largest + 1) <= MAX_COUNT_WORK:
+            largest += 1
+        return (f"Cell size {n} is too large to count in reasonable time ({hnf_count(n):,} supercells of "
+                f"{n * d:,} disordered sites: minutes to hours of work, and far too many orderings to "
+                f"build). Sizes up to about {largest} can be counted one at a time.")
+    most, work = first, _count_work(problem, first)
+    while work + _count_work(problem, most + 1) <= MAX_COUNT_WORK:
+        most += 1
+        work += _count_work(problem, most)
+    cells = sum(hnf_count(k) for k in range(first, n + 1))
+    return (f"Cell sizes {first} to {n} are too many to count together in reasonable time ({cells:,} "
+            f"supercells of up to {n * d:,} disordered sites). Sizes {first} to {most} can be counted; "
+            "ask for fewer or smaller sizes.")
+
+
+def _count_work(problem: _Problem, n: int) -> int:
+    """Effort of counting at size ``n``: ``hnf_count(n) * n * (n d + |rotations|)``, about 3 µs a unit."""
+    return hnf_count(n) * n * (n * len(problem.sites) + len(problem.sym.rotations))
+
+
+def _no_whole_counts(problem: _Problem, sizes: list[int]) -> str:
+    """Explain why no size fits the composition, with the smallest size that does."""
+    for k in range(len(problem.low)):
+        j = int(np.flatnonzero((problem.counter == k).any(axis=1))[0])
+        if problem.low[k] != problem.high[k]:
+            continue
+        x = Fraction(float(problem.low[k])).limit_denominator(1000)
+        need = (x * int(problem.per_cell[k])).denominator
+        if any(n % need == 0 for n in sizes):
+            continue
+        name = problem.species[j][int(problem.to_output[j, list(problem.counter[j]).index(k)])]
+        where = np.round(problem.parent[int(problem.sites[j])].frac_coords, 4).tolist()
+        return (
+            f"The {name} sites ({problem.per_cell[k]} per cell, e.g. at {where}) have occupancy "
+            f"{float(x):g} = {x}. An ordered structure needs a whole number of {name}, "
+            f"{float(x):g} x {problem.per_cell[k]} x N, which happens only when N is a multiple of "
+            f"{need}; you asked for cell {_sizes_text(sizes)}. Ask for N = {need}, round the occupancy "
+            "(the lesson uses almat.set_occupancy(structure, 0.5), exactly Li6PS5Cl), or pass "
+            "concentrations='any'."
+        )
+    return (
+        f"No supercell of {_sizes_text(sizes)} can hold the composition asked for: the "
+        "concentration range holds no whole count of some species. Choose larger or other cell "
+        "sizes, or widen the range."
+    )
+
+
 def enumerate_labelings(parent: Structure, sizes: Iterable[int], concentrations=None,
-                        symprec: float = 1e-3) -> Orderings:
+                        symprec: float = 1e-3, min_distance: float | None = None,
+                        max_rows: int | None = DEFAULT_MAX_ROWS) -> Orderings:
     """All symmetry-distinct orderings of ``parent`` in supercells of the given sizes.
 
     Parameters
@@ -322,34 +559,46 @@ def enumerate_labelings(parent: Structure, sizes: Iterable[int], concentrations=
         see the module docstring.
     symprec
         Symmetry tolerance in Å.
+    min_distance
+        Shortest allowed distance in Å between two occupied disordered sites,
+        periodic images included (``None``: no restriction). The rows are exactly
+        the unconstrained rows that obey it.
+    max_rows
+        Refuse, before allocating anything, to build more rows than this
+        (``None``: no limit). The count comes from :func:`count_labelings`.
 
     Returns
     -------
     Orderings
         Sorted by cell size, then HNF, then label row. Superperiodic orderings and
         orderings equivalent under the space group and lattice translations appear once.
+
+    Raises
+    ------
+    EnumerationTooLargeError
+        More than ``max_rows`` orderings; the message gives the count.
     """
-    problem = _problem(parent, concentrations, symprec)
+    problem = _problem(parent, concentrations, symprec, min_distance)
     sizes = _check_sizes(sizes, problem)
+    plan = _plan(problem, sizes, max_rows)
     d = len(problem.sites)
-    hnfs, index, parts = [], [], []
-    for hnf, labels in _iter(problem, sizes):
-        hnfs.append(hnf)
-        index.append(np.full(len(labels), len(hnfs) - 1, dtype=np.int64))
-        parts.append(labels)
     width = max(sizes) * d
-    table = np.full((sum(len(p) for p in parts), width), -1, dtype=np.int8)
+    table = np.full((sum(p[3] for p in plan), width), -1, dtype=np.int8)
+    flat = table.reshape(-1)
+    hnfs, index = [], []
     row = 0
-    for part in parts:
-        table[row: row + len(part), : part.shape[1]] = part
-        row += len(part)
+    for n, hnf, stab, count in plan:
+        _fill(problem, n, hnf, stab, count, flat[row * width:], width)
+        hnfs.append(hnf)
+        index.append(np.full(count, len(hnfs) - 1, dtype=np.int64))
+        row += count
     return Orderings(parent, problem.sites, problem.species,
                      np.array(hnfs, dtype=np.int64).reshape(-1, 3, 3),
                      np.concatenate(index) if index else np.zeros(0, dtype=np.int64), table)
 
 
 def count_labelings(parent: Structure, sizes: Iterable[int], concentrations=None,
-                    symprec: float = 1e-3) -> dict[int, int]:
+                    symprec: float = 1e-3, min_distance: float | None = None) -> dict[int, int]:
     """Number of symmetry-distinct orderings per cell size, without enumerating them.
 
     For each representative supercell ``H`` with group ``G_H`` (stabiliser times
@@ -358,16 +607,27 @@ def count_labelings(parent: Structure, sizes: Iterable[int], concentrations=None
 
         count(H) = 1/|G_H| * sum_{g in G_H} sum_{T <= A} mu(T) * fix(<g, T>)
 
-    where ``fix`` counts labellings constant on the orbits of ``<g, T>`` that meet
-    the composition limits, and ``mu(T) = prod_p (-1)^k p^(k(k-1)/2)`` when ``T``
-    is a product of elementary abelian groups ``(Z_p)^k`` (zero otherwise).
+    where ``fix`` counts labellings constant on the orbits (blocks) of ``<g, T>``
+    that meet the composition limits and, with ``min_distance``, leave no two
+    atoms closer than that: a block holding two excluding sites stays vacant,
+    and blocks joined by exclusion edges are counted together (one dynamic
+    programme over the blocks, component by component, remembering which open
+    blocks hold atoms). ``mu(T) = prod_p (-1)^k p^(k(k-1)/2)`` when ``T`` is a
+    product of elementary abelian groups ``(Z_p)^k`` (zero otherwise).
 
     Returns
     -------
     dict
         Cell size -> number of orderings (same arguments as :func:`enumerate_labelings`).
+
+    Raises
+    ------
+    CellSizeError
+        Sizes too large to count in reasonable time (the message names the size).
+    EnumerationTooLargeError
+        ``min_distance`` joins so many sites that the exact count would need too many states.
     """
-    problem = _problem(parent, concentrations, symprec)
+    problem = _problem(parent, concentrations, symprec, min_distance)
     counts = {}
     for n in _check_sizes(sizes, problem):
         bounds = problem.bounds(n)
@@ -383,11 +643,12 @@ def _count_cell(problem: _Problem, hnf: np.ndarray, stab: np.ndarray, lo: np.nda
     zs = translations(hnf)
     d = len(problem.sites)
     shift = [(translation_index(zs + zu, hnf)[:, None] * d + np.arange(d)).ravel() for zu in zs]
+    graph = _exclusion_graph(problem, hnf)
     total = 0
     for members, mu in _mobius_subgroups(hnf):
         for perm in perms:
             blocks = _orbit_labels([perm] + [shift[u] for u in members])
-            total += mu * _fixed_count(problem, blocks, lo, hi)
+            total += mu * _fixed_count(problem, blocks, lo, hi, graph, len(zs))
     order = len(perms)
     if total % order:
         raise ArithmeticError(f"Burnside sum {total} is not a multiple of |G| = {order}.")
@@ -406,26 +667,93 @@ def _orbit_labels(perms: list[np.ndarray]) -> np.ndarray:
         comp = new
 
 
-def _fixed_count(problem: _Problem, blocks: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> int:
-    """Labellings constant on each block whose counter totals lie in ``[lo, hi]``."""
+def _block_graph(blocks: np.ndarray, graph: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Blocks in processing order, block-level exclusion, and the step after which each block is done.
+
+    Returns ``heads`` (block representatives, in processing order: breadth first
+    through each connected component), ``banned`` (blocks that hold two
+    excluding sites or a lonely one: never atoms), ``adjacent`` (neighbour sets)
+    and ``last`` (the latest step at which a neighbour is processed).
+    """
+    heads, inverse = np.unique(blocks, return_inverse=True)
+    edges, lonely = graph
+    nb = len(heads)
+    banned = np.zeros(nb, dtype=bool)
+    banned[inverse[lonely]] = True
+    pairs = inverse[edges] if len(edges) else np.zeros((0, 2), dtype=np.int64)
+    banned[pairs[pairs[:, 0] == pairs[:, 1], 0]] = True
+    adjacent: list[set[int]] = [set() for _ in range(nb)]
+    for a, b in pairs[pairs[:, 0] != pairs[:, 1]].tolist():
+        adjacent[a].add(b)
+        adjacent[b].add(a)
+    order, seen = [], np.zeros(nb, dtype=bool)
+    for start in range(nb):
+        if seen[start]:
+            continue
+        seen[start] = True
+        queue = [start]
+        for b in queue:
+            order.append(b)
+            for o in sorted(adjacent[b]):
+                if not seen[o]:
+                    seen[o] = True
+                    queue.append(o)
+    step = np.empty(nb, dtype=np.int64)
+    step[order] = np.arange(nb)
+    renamed = [{int(step[o]) for o in adjacent[b]} for b in order]
+    last = np.array([max(a, default=-1) for a in renamed], dtype=np.int64)
+    return heads[order], banned[order], renamed, last
+
+
+def _fixed_count(problem: _Problem, blocks: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 graph: tuple[np.ndarray, np.ndarray], n: int) -> int:
+    """Labellings constant on each block, with counter totals in ``[lo, hi]`` and no two atoms excluding.
+
+    Blocks are processed one by one (``step`` ``s``); a state is the counter
+    totals and the set of atom-holding blocks that still have an unprocessed
+    neighbour. Without exclusion that set is always empty.
+    """
     d = len(problem.sites)
-    heads, sizes = np.unique(blocks, return_counts=True)
-    states = {tuple([0] * len(lo)): 1}
-    for head, size in zip(heads, sizes):
-        j = int(head) % d
-        new: dict[tuple[int, ...], int] = {}
-        for state, ways in states.items():
+    heads, banned, adjacent, last = _block_graph(blocks, graph)
+    sizes = np.bincount(blocks)[heads]
+    opened = np.zeros(len(heads) + 1, dtype=np.int64)
+    np.add.at(opened, np.arange(len(heads))[last > np.arange(len(heads))], 1)
+    np.add.at(opened, last[last > np.arange(len(heads))], -1)
+    if len(heads) and np.cumsum(opened).max() > MAX_FRONTIER:
+        raise EnumerationTooLargeError(
+            f"min_distance={problem.near.min_distance:g} Å links so many sites at cell size {n} that "
+            f"counting exactly would track {int(np.cumsum(opened).max())} linked groups of sites at "
+            f"once (at most {MAX_FRONTIER} are feasible). Use a smaller min_distance (one that only "
+            "separates the closest pairs) or smaller cell sizes."
+        )
+    closing: dict[int, list[int]] = {}
+    for s, t in enumerate(last.tolist()):
+        if t > s:
+            closing.setdefault(t, []).append(s)
+    states = {((), tuple([0] * len(lo))): 1}
+    for s, (head, size) in enumerate(zip(heads.tolist(), sizes.tolist())):
+        j = head % d
+        done = closing.get(s, ())
+        new: dict[tuple, int] = {}
+        for (atoms, state), ways in states.items():
+            crowded = banned[s] or any(a in adjacent[s] for a in atoms)
             for lab in range(int(problem.nlab[j])):
+                atom = problem.occupied[j, lab]
+                if atom and crowded:
+                    continue
                 k = int(problem.counter[j, lab])
                 if k >= 0:
                     if state[k] + size > hi[k]:
                         continue
-                    key = state[:k] + (state[k] + int(size),) + state[k + 1:]
+                    key = state[:k] + (state[k] + size,) + state[k + 1:]
                 else:
                     key = state
-                new[key] = new.get(key, 0) + ways
+                after = atoms + (s,) if atom and last[s] > s else atoms
+                if done:
+                    after = tuple(a for a in after if a not in done)
+                new[(after, key)] = new.get((after, key), 0) + ways
         states = new
-    return sum(w for s, w in states.items() if all(x >= a for x, a in zip(s, lo)))
+    return sum(w for (_, st), w in states.items() if all(x >= a for x, a in zip(st, lo)))
 
 
 def _mobius_subgroups(hnf: np.ndarray) -> list[tuple[list[int], int]]:

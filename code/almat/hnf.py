@@ -24,10 +24,11 @@ import numpy as np
 import spglib
 from pymatgen.core import Structure
 
+from almat.errors import AlmatError
 from almat.orderings import hermite_normal_form, translation_index, translations
 
 
-class SymmetryError(ValueError):
+class SymmetryError(AlmatError, ValueError):
     """The parent's symmetry cannot be used: not a primitive cell, or sites that do not map."""
 
 
@@ -136,8 +137,15 @@ def hnfs_of_index(n: int) -> np.ndarray:
     return hnfs[order]
 
 
+def hnf_count(n: int) -> int:
+    """Number of HNFs of determinant ``n``, ``sum over a c f = n of c f^2``, without listing them."""
+    return sum(c * (n // (a * c)) ** 2 for a in _divisors(n) for c in _divisors(n // a))
+
+
 def _divisors(n: int) -> list[int]:
-    return [k for k in range(1, n + 1) if n % k == 0]
+    """Divisors of ``n`` in increasing order (trial division up to sqrt(n))."""
+    small = [k for k in range(1, int(n ** 0.5) + 1) if n % k == 0]
+    return small + [n // k for k in reversed(small) if k * k != n]
 
 
 def distinct_supercells(n: int, rotations: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -41,9 +41,6 @@ PARENT_SITES: tuple[tuple[str, str, str | dict[str, float], tuple[float, float, 
     ("Cl1", "4a", "Cl-", (0.0, 0.0, 0.0)),
 )
 
-#: Largest supercell, in primitive cells, that the lesson enumerates.
-PRACTICAL_CELL_SIZE = 4
-
 DATA_DIR = Path(str(files("almat") / "data"))
 PARENT_CIF = DATA_DIR / "Li6PS5Cl.cif"
 
@@ -445,22 +442,3 @@ def required_cell_size(structure: Structure) -> int:
         for x in occ.values():
             need = int(np.lcm(need, _cell_size_needed(len(sites), x)))
     return need
-
-
-def check_cell_size(structure: Structure, max_cell_size: int) -> None:
-    """Raise :class:`OccupancyError` if no supercell up to ``max_cell_size`` fits the occupancies."""
-    for sites, occ in disordered_sublattices(structure).values():
-        for sp, x in occ.items():
-            need = _cell_size_needed(len(sites), x)
-            if need <= max_cell_size:
-                continue
-            where = np.round(structure[sites[0]].frac_coords, 4).tolist()
-            raise OccupancyError(
-                f"The {sp} sites ({len(sites)} per cell, e.g. at {where}) have occupancy {x:g} = "
-                f"{Fraction(x).limit_denominator(1000)}. An ordered structure needs a whole number "
-                f"of {sp} ions, {x:g} x {len(sites)} x N, which first happens at N = {need} cells; "
-                f"you asked for at most {max_cell_size}, and anything beyond about "
-                f"{PRACTICAL_CELL_SIZE} gives far too many structures to build. Round the occupancy "
-                "first, as the lesson does: almat.set_occupancy(structure, 0.5) gives exactly "
-                "Li6PS5Cl."
-            )
