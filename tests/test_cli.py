@@ -20,7 +20,7 @@ def test_enumerate_writes_48_cifs(tmp_path, capsys):
 def test_enumerate_with_the_published_occupancy_explains(tmp_path, capsys):
     assert main(["enumerate", "--occupancy", "0.56", "--max-cell-size", "2", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "N = 25" in err and "0.5" in err
+    assert "Li6.72" in err and "neutral" in err and "0.5" in err
 
 
 def test_score_writes_a_csv(tmp_path):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import almat
 
-PIPELINE = ["errors", "structures", "orderings", "exclusion", "hnf", "hart_forcade", "enumeration", "scoring", "relaxation",
+PIPELINE = ["errors", "files", "structures", "orderings", "exclusion", "hnf", "hart_forcade", "enumeration", "scoring", "relaxation",
             "parallel", "features",
             "pool", "surrogates", "acquisition", "screening", "oracles", "campaign", "plots",
             "widget", "cli"]

@@ -108,9 +108,9 @@ def test_cif_keeps_its_own_occupancy(tmp_path):
 
 
 def test_shipped_cif_given_explicitly_needs_an_occupancy(tmp_path, capsys):
-    # Its refined occupancy 0.56 needs 25 cells (14/25 x 12 sites), so the file's own value is refused.
+    # Its refined occupancy 0.56 puts 6.72 Li+ in a cell that holds 6 for neutrality: refused, 0.5 suggested.
     assert main(["enumerate", "--cif", str(PARENT_CIF), "--out", str(tmp_path / "o")]) == 2
-    refused(capsys, "N = 25", "0.5")
+    refused(capsys, "Li6.72", "neutral", "0.5")
 
 
 # ---------------------------------------------------------------- enumerate: the output folder

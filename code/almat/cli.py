@@ -176,7 +176,6 @@ def _write_orderings(out: Path, structures: list, fmt: str, previous: list[Path]
 def _cmd_enumerate(args: argparse.Namespace) -> int:
     from almat.enumeration import enumerate_orderings
     from almat.structures import (
-        check_cell_size,
         check_charge_balance,
         check_occupancies,
         load_parent,
@@ -191,7 +190,6 @@ def _cmd_enumerate(args: argparse.Namespace) -> int:
     if occupancy is not None:
         parent = set_occupancy(parent, occupancy)
     check_occupancies(parent, source)
-    check_cell_size(parent, args.max_cell_size)
     check_charge_balance(parent, source)
     structures = enumerate_orderings(parent, args.max_cell_size, args.min_cell_size,
                                      backend=args.backend, sort_by=args.sort_by, limit=args.limit,
