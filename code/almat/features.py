@@ -496,6 +496,63 @@ class FunctionFeaturizer:
         return result
 
 
+class FidelityFeaturizer:
+    """Cluster vectors plus the cheap energies of each candidate: a multi-fidelity featurizer.
+
+    Cheap fidelities, such as the Ewald energy and the unrelaxed CHGNet energy,
+    are known for every candidate before the first expensive label. Appended to
+    the cluster vector ``x``, they let a linear surrogate fit
+
+    ``E_relaxed ≈ J_0 + Σ_k J_k x_k + Σ_f a_f E_f``,
+
+    so what the cheap energies already say is learnt from a few coefficients
+    ``a_f``, and the cluster terms only learn what relaxation changes.
+
+    Parameters
+    ----------
+    columns
+        Columns of the pool's ``reference`` table to append (eV/atom).
+    base
+        Featurizer of the structure; pair cluster vectors of the pool's parent by default.
+    """
+
+    def __init__(self, columns: Sequence[str] = ("unrelaxed_energy_per_atom", "ewald_energy_per_atom"),
+                 base: Featurizer | None = None) -> None:
+        self.columns = list(columns)
+        self.base = base
+
+    def __repr__(self) -> str:
+        return f"FidelityFeaturizer(columns={self.columns!r}, base={self.base!r})"
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The base featurizer's names, then the fidelity columns."""
+        if self.base is None:
+            raise FeaturizerError("Call transform once (or pass base=...) before asking for feature_names.")
+        return list(self.base.feature_names) + self.columns
+
+    def transform(self, x: Any) -> np.ndarray:
+        """Features of every candidate of a pool: ``(n, k + len(columns))``."""
+        reference = getattr(x, "reference", None)
+        if reference is None:
+            raise FeaturizerError(
+                "FidelityFeaturizer needs a pool (it reads the cheap energies from pool.reference); "
+                f"got {type(x).__name__}."
+            )
+        missing = [c for c in self.columns if c not in reference.columns]
+        if missing:
+            raise FeaturizerError(
+                f"The pool has no column {', '.join(map(repr, missing))}; its columns are "
+                f"{', '.join(reference.columns)}."
+            )
+        cheap = reference[self.columns].to_numpy(dtype=float)
+        if not np.all(np.isfinite(cheap)):
+            raise FeaturizerError(f"Some candidates have no finite value in {self.columns}.")
+        if self.base is None:
+            self.base = ClusterVectorFeaturizer(orderings_of(x).parent)
+        return np.hstack([self.base.transform(x), cheap])
+
+
 def as_featurizer(obj: Any, names: Sequence[str] | None = None) -> Featurizer:
     """Return ``obj`` if it is a featurizer, or wrap a plain function in :class:`FunctionFeaturizer`.
 
