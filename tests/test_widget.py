@@ -42,7 +42,7 @@ def pool(table):
 
 
 def new_app(pool, path, budget=BUDGET, **kwargs):
-    campaign = Campaign(pool, TableOracle(), strategy="lcb", seed=0, labels_path=path,
+    campaign = Campaign(pool, TableOracle(), strategy="lcb", seed=0, ledger_path=path,
                         n_initial=2, **kwargs)
     return LabelingApp(campaign, budget=budget)
 
@@ -306,7 +306,7 @@ def test_an_oracle_error_is_shown_and_nothing_saved(pool, path):
         def label(self, pool, index):
             raise RuntimeError("the cluster is down")
 
-    app = LabelingApp(Campaign(pool, BrokenOracle(), labels_path=path, n_initial=2))
+    app = LabelingApp(Campaign(pool, BrokenOracle(), ledger_path=path, n_initial=2))
     before = path.read_bytes()
     app.compute_button.click()
     assert path.read_bytes() == before
@@ -318,7 +318,7 @@ def test_an_oracle_error_is_shown_and_nothing_saved(pool, path):
 def test_compute_with_chgnet(pool, path):
     from almat.scoring import load_chgnet
 
-    app = LabelingApp(Campaign(pool, labels_path=path, n_initial=2))  # CHGNetOracle by default
+    app = LabelingApp(Campaign(pool, ledger_path=path, n_initial=2))  # CHGNetOracle by default
     assert app.compute_button.description == "Compute with CHGNet"
     event = assert_click_records_one_line(app, path)
     expected = load_chgnet().predict_structure(pool.structure(event["index"]))["e"]
@@ -328,7 +328,7 @@ def test_compute_with_chgnet(pool, path):
 
 def test_pool_without_reference_energies(table, path):
     pool = make_pool(table, name="unknown")  # energies NaN: the learner is the only oracle
-    app = LabelingApp(Campaign(pool, TableOracle(), labels_path=path, n_initial=2), budget=5)
+    app = LabelingApp(Campaign(pool, TableOracle(), ledger_path=path, n_initial=2), budget=5)
     app.compute_button.click()  # the table has no value: refused, recorded as a skip
     (event,) = saved(path)
     assert event["type"] == "skip" and "no finite energy" in event["reason"]
