@@ -326,7 +326,7 @@ NOTEBOOKS["05-strategies"] = [
     """),
     code("""
         print(campaign)
-        print(round(1000 * campaign.regret(), 1), "meV/atom above the pool minimum")
+        print(round(1000 * almat.regret(campaign), 1), "meV/atom above the pool minimum")
     """),
     md("## Comparing strategies"),
     code("""
@@ -360,7 +360,7 @@ NOTEBOOKS["06-labeling-loop"] = [
         pool = almat.load_pool("li6ps5cl")
         labels = almat.labels_file("06-labeling-loop")
         campaign = almat.Campaign(pool, almat.CHGNetOracle(), strategy="lcb", seed=0,
-                                  labels_path=labels, n_initial=3, budget=30)
+                                  ledger_path=labels, n_initial=3, budget=30)
         print(campaign.n_labels, "labels resumed from", labels.name)
     """),
     code("""
@@ -398,7 +398,7 @@ NOTEBOOKS["06-labeling-loop"] = [
     """),
     code("""
         resumed = almat.Campaign(pool, almat.CHGNetOracle(), strategy="lcb", seed=0,
-                                 labels_path=labels, n_initial=3, budget=30)
+                                 ledger_path=labels, n_initial=3, budget=30)
         print(resumed)
     """),
     challenge("Restart the kernel", """
