@@ -470,3 +470,25 @@ def test_a_strategy_with_options_is_named_and_explained_with_them(new):
     mu, sigma = c.predict()
     free = np.setdiff1d(np.arange(N), c.labelled["index"])
     assert q.index == free[np.argmin(mu[free] - 0.5 * sigma[free])]
+
+
+def test_a_complete_last_line_is_never_dropped_as_cut_short(new, tmp_path, recwarn):
+    path = tmp_path / "labels.jsonl"
+    c = new(TableOracle(), ledger_path=path, n_initial=2, seed=4)
+    c.run(3)
+    free = int(np.setdiff1d(np.arange(N), c.labelled["index"])[0])
+    by_hand = dict(lines(path)[-1], step=4, index=free, id=c.pool.ids[free], label=-4.2, labelled_by="me")
+    # a valid line added by hand, without its newline: kept, and the newline added
+    with path.open("a") as fh:
+        fh.write(json.dumps(by_hand))
+    again = new(TableOracle(), ledger_path=path, n_initial=2, seed=4)
+    assert again.n_labels == 4 and again.labelled["label"].iloc[-1] == -4.2
+    assert path.read_text().endswith("\n") and lines(path)[-1] == by_hand
+    # a complete line (it ends with its newline) that is not valid JSON: an error, and nothing is deleted
+    with path.open("a") as fh:
+        fh.write("{'type': 'label', 'step': 5}\n")
+    content = path.read_bytes()
+    with pytest.raises(LabelsFileError, match="Line 6 .*not valid JSON"):
+        new(TableOracle(), ledger_path=path, n_initial=2, seed=4)
+    assert path.read_bytes() == content
+    assert not [w for w in recwarn if issubclass(w.category, TruncatedLabelsWarning)]

@@ -2,7 +2,8 @@
 
 A :class:`Ledger` records what happened to the candidates of one pool. It
 knows the pool (names, fingerprint, reference energies) but nothing of
-surrogates or strategies' arithmetic: the campaign decides what to label,
+surrogates or strategies' arithmetic: the campaign decides what to label and
+hands over a :class:`Query` (the candidate, and how and why it was picked);
 the ledger keeps the record and says which labels count.
 
 Labels file
@@ -20,15 +21,25 @@ header naming the pool and its fingerprint; each further line is one event:
 
 Nothing is ever rewritten: a wrong label is undone by a new line, not
 erased. A ledger created again with the same file replays the events.
+
+Every write happens under an exclusive lock on the file (``flock``, released
+by the kernel even when the process is killed): the header is written only
+while the file is still empty, and a line is appended only when the file
+holds exactly what this ledger last saw, so two kernels on one file never
+interleave: the second one is refused. A line is acknowledged only after it
+was written whole and fsync'ed; a failed write is taken back.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import numbers
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,6 +52,12 @@ from almat.errors import AlmatError
 
 if TYPE_CHECKING:
     from almat.pool import Pool
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
 
 #: Version of the labels file layout, written in its header.
 FILE_FORMAT = 1
@@ -70,6 +87,13 @@ class LabelError(CampaignError):
 
 class LabelsFileError(CampaignError):
     """A labels file does not belong to the pool, or cannot be read as a labels file."""
+
+
+class LabelsFileWriteError(LabelsFileError, OSError):
+    """The labels file could not be opened for writing, or a line could not be saved.
+
+    Nothing is recorded when this is raised: the file holds what it held before.
+    """
 
 
 class TruncatedLabelsWarning(UserWarning):
@@ -142,6 +166,53 @@ def _json_float(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
+@contextmanager
+def _locked(fd: int) -> Iterator[None]:
+    """Hold an exclusive lock on an open file; other ledgers' reads and writes wait for it.
+
+    ``flock`` on POSIX, which the kernel releases when the process dies, so a
+    kernel killed mid-write leaves no stale lock; ``msvcrt.locking`` of the
+    first byte on Windows.
+    """
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    else:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+        try:
+            yield
+        finally:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+
+def _read_all(fd: int) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a new file's directory entry durable, where the system allows it.
+
+    Windows cannot open a directory, and some file systems refuse to fsync
+    one (EINVAL); the file's own lines are fsync'ed all the same.
+    """
+    if fcntl is not None:
+        with suppress(OSError):
+            fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
 @dataclass(frozen=True)
 class Query:
     """The candidate a campaign proposes to label next.
@@ -187,6 +258,12 @@ class Ledger:
     ----------
     events
         Every event in order, as the dictionaries written to the file.
+
+    Raises
+    ------
+    LabelsFileWriteError
+        The file cannot be opened for writing (a read-only file or folder):
+        raised here, before any label is computed, not after.
     """
 
     def __init__(self, pool: Pool, path: str | os.PathLike | None = None, *, seed: int = 0):
@@ -196,7 +273,7 @@ class Ledger:
         self.events: list[dict] = []
         self._label_steps: dict[int, int] = {}  # candidate index -> step of its label event
         self._skip_steps: dict[int, int] = {}  # candidate index -> step of its skip event
-        self._file_size: int | None = None
+        self._file_size = 0  # bytes of the file as this ledger last saw it
         if self.path is not None:
             self._open()
 
@@ -393,57 +470,109 @@ class Ledger:
                 "fingerprint": self.pool.fingerprint, "n_candidates": len(self.pool),
                 "created": _now(), "almat": __version__, "seed": self.seed}
 
-    def _append_line(self, record: dict) -> None:
-        """Append one JSON line with a single ``write`` call, then fsync.
-
-        A reader sees either the whole line or, after a crash mid-write, a cut
-        line at the end, which :meth:`_open` drops with a warning.
-        """
-        data = (json.dumps(record, allow_nan=False) + "\n").encode("utf-8")
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
-        fd = os.open(self.path, flags, 0o644)
+    def _open_fd(self, flags: int) -> int:
         try:
-            size = os.fstat(fd).st_size
-            if self._file_size is not None and size != self._file_size:
-                raise LabelsFileError(
-                    f"{self.path} changed since this campaign last wrote to it (is another "
-                    "Campaign object using the same file?). Nothing was recorded. Create the "
-                    "campaign again from the file to continue from what it holds."
-                )
-            written = os.write(fd, data)
-            if written != len(data):
-                os.ftruncate(fd, size)
-                raise OSError(f"Only {written} of {len(data)} bytes reached {self.path}.")
-            os.fsync(fd)
+            return os.open(self.path, os.O_RDWR | os.O_APPEND | getattr(os, "O_BINARY", 0) | flags, 0o644)
+        except OSError as err:
+            raise LabelsFileWriteError(
+                f"Cannot open {self.path} to record labels in it ({err.strerror or err}). Nothing was "
+                "recorded. Choose a labels file in a folder you can write to, e.g. "
+                "almat.labels_file(name, directory=...)."
+            ) from err
+
+    def _append_line(self, record: dict) -> None:
+        """Append one JSON line under the file's lock, with a single ``write`` call, then fsync."""
+        fd = self._open_fd(0)
+        try:
+            with _locked(fd):
+                self._write_line(fd, record)
         finally:
             os.close(fd)
-        self._file_size = size + written
+
+    def _write_line(self, fd: int, record: dict) -> None:
+        """Write a line to a locked file that must hold exactly what this ledger last saw.
+
+        A failed or short write, or a failed fsync, is taken back (the file is
+        cut to its former size) and raised: a line is acknowledged only once
+        it is on disk.
+        """
+        data = (json.dumps(record, allow_nan=False) + "\n").encode("utf-8")
+        size = os.fstat(fd).st_size
+        if size != self._file_size:
+            raise LabelsFileError(
+                f"{self.path} changed since this campaign last wrote to it (is another "
+                "Campaign object, or another kernel, using the same file?). Nothing was recorded. "
+                "Create the campaign again from the file to continue from what it holds."
+            )
+        try:
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(errno.ENOSPC, f"only {written} of {len(data)} bytes could be written")
+            os.fsync(fd)
+        except OSError as err:
+            with suppress(OSError):
+                os.ftruncate(fd, size)
+            raise LabelsFileWriteError(
+                f"Could not save to {self.path} ({err.strerror or err}); nothing was recorded and the "
+                "file holds what it held before. Free some disk space, or choose another labels "
+                "file, and try again."
+            ) from err
+        self._file_size = size + len(data)
 
     def _open(self) -> None:
-        """Create the labels file, or replay the one that exists."""
+        """Start the labels file, or replay the one that exists, holding the file's lock throughout.
+
+        Creation is exclusive: the header is written only while the lock is
+        held and the file is still empty, so two kernels that create the same
+        file at once write one header between them, and the second replays it.
+        """
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise LabelsFileWriteError(
+                f"Cannot create the folder of {self.path} ({err.strerror or err}). Choose a labels "
+                "file in a folder you can write to."
+            ) from err
+        fd = self._open_fd(os.O_CREAT)
+        try:
+            with _locked(fd):
+                raw = _read_all(fd)
+                if raw:
+                    self._replay_file(fd, raw)
+                else:
+                    self._write_line(fd, self._header())
+                    _fsync_directory(self.path.parent)
+        finally:
+            os.close(fd)
+
+    def _replay_file(self, fd: int, raw: bytes) -> None:
+        """Replay a file's lines; repair only an unfinished last line, and only in this pool's file.
+
+        Each line is written whole with its newline, so only a last line
+        without a newline can have been cut by a crash: it is dropped (with a
+        warning) if it is not valid JSON, and completed with its newline if it
+        is. Any other line that is not valid JSON is an error, and the file is
+        left as it is.
+        """
         path = self.path
-        if not path.exists() or path.stat().st_size == 0:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file_size = path.stat().st_size if path.exists() else None
-            self._append_line(self._header())
-            return
-        raw = path.read_bytes()
         lines = raw.split(b"\n")
-        end = len(raw)
+        tail = lines.pop()  # b"" when the file ends with a newline, else its unfinished last line
         records = []
         for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append((number, json.loads(line)))
-            except ValueError:
-                if any(rest.strip() for rest in lines[number:]):
+            if line.strip():
+                try:
+                    records.append((number, json.loads(line)))
+                except ValueError:
                     raise LabelsFileError(
                         f"Line {number} of {path} is not valid JSON: {line[:80]!r}. The file was "
                         "edited by hand or damaged; fix or remove that line."
                     ) from None
-                end = len(raw) - len(b"\n".join(lines[number - 1:]))
-                break
+        cut = False
+        if tail.strip():
+            try:
+                records.append((len(lines) + 1, json.loads(tail)))
+            except ValueError:
+                cut = True
         if not records:
             raise LabelsFileError(
                 f"{path} holds no complete line, so it is not a labels file or it was cut short "
@@ -452,22 +581,20 @@ class Ledger:
         self._check_header(records[0][1])
         for number, event in records[1:]:
             self._replay(number, event)
+        self._file_size = len(raw)
         # Only a file that has proved to be this pool's labels file is touched.
-        if end < len(raw) or not raw.endswith(b"\n"):
-            with path.open("r+b") as fh:
-                if end < len(raw):
-                    warnings.warn(
-                        f"The last line of {path} was cut short, probably by a crash while it was "
-                        f"written, and is dropped: {raw[end:end + 80]!r}. Every earlier line is kept.",
-                        TruncatedLabelsWarning, stacklevel=4)
-                    fh.truncate(end)
-                else:
-                    fh.seek(0, os.SEEK_END)
-                    fh.write(b"\n")
-                    end += 1
-                fh.flush()
-                os.fsync(fh.fileno())
-        self._file_size = end
+        if cut:
+            warnings.warn(
+                f"The last line of {path} was cut short, probably by a crash while it was written, "
+                f"and is dropped: {tail[:80]!r}. Every earlier line is kept.",
+                TruncatedLabelsWarning, stacklevel=5)
+            os.ftruncate(fd, len(raw) - len(tail))
+            self._file_size = len(raw) - len(tail)
+        elif tail:
+            os.write(fd, b"\n")
+            self._file_size += 1
+        if cut or tail:
+            os.fsync(fd)
 
     def _check_header(self, header: dict) -> None:
         path = self.path
