@@ -187,14 +187,19 @@ def test_the_plausible_range_is_the_reference_range_widened_by_one_ev(new, tmp_p
     assert c.labelled["label"].tolist() == [pytest.approx(low + 0.01), -4.2]
 
 
-def test_without_a_reference_labels_must_lie_within_five_ev_of_their_median(table):
-    c = Campaign(make_pool(table, None, name="unknown"), TableOracle())
-    c.submit(-4.3, index=0)  # nothing to compare with yet: any finite number
-    c.submit(-4.2, index=1)
-    with pytest.raises(LabelError):
-        c.submit(-9.3, index=2)  # median -4.25, so -9.25 .. 0.75 is allowed
-    c.submit(-9.2, index=2)
-    assert c.n_labels == 3
+def test_without_a_reference_labels_must_be_physical_and_no_slip_sets_the_range(table, features):
+    c = Campaign(make_pool(table, None, name="unknown"), TableOracle(), features=features)
+    for slip in (-4250, 1e308, "-1e308", -15.01, 5.01):  # meV for eV, a stray exponent, out of bounds
+        with pytest.raises(LabelError, match="no reference energies"):
+            c.submit(slip, index=0)
+    assert c.n_labels == 0 and c.history.empty
+    c.submit(-4.3, index=0)  # the slips above set nothing: correct values are accepted
+    c.submit(-9.3, index=1)  # far from -4.3, yet a possible energy per atom
+    c.submit(-15.0, index=2)
+    c.submit(5.0, index=3)
+    with pytest.raises(LabelError, match="-15.00 to 5.00 eV/atom"):
+        c.submit(-4300.0, index=4)
+    assert c.labelled["label"].tolist() == [-4.3, -9.3, -15.0, 5.0]
 
 
 def test_labels_are_never_overwritten_undo_is_recorded_not_erased(new, tmp_path):

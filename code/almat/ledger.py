@@ -63,8 +63,16 @@ except ImportError:  # Windows
 FILE_FORMAT = 1
 #: How far (eV/atom) a submitted label may lie outside the pool's reference range.
 REFERENCE_MARGIN = 1.0
-#: Half-width (eV/atom) of the window around the median label when the pool has no reference.
-LABEL_WINDOW = 5.0
+#: Range (eV/atom) of a label in a pool without reference energies.
+#:
+#: Total energies per atom of solids from DFT (PBE) or CHGNet lie between
+#: about -13 eV/atom (tungsten, the most strongly bound element) and 0;
+#: formation energies lie within a few eV/atom of 0. The bounds leave a margin
+#: on both sides yet refuse the usual slips: meV typed for eV (-4250), a total
+#: energy for an energy per atom, a stray exponent (1e308). They are fixed on
+#: purpose: a window taken from the labels themselves would let the first
+#: wrong label set it, and then refuse every correct value after it.
+ENERGY_BOUNDS = (-15.0, 5.0)
 #: Columns of :attr:`Ledger.history`.
 HISTORY_COLUMNS = ["step", "event", "index", "id", "cell_size", "strategy", "mu", "sigma",
                    "label", "labelled_by", "source", "reason", "undoes", "time"]
@@ -312,26 +320,24 @@ class Ledger:
         """Plausible range (eV/atom) of a label; values outside it are refused.
 
         The pool's reference energies widened by :data:`REFERENCE_MARGIN` on
-        each side; without a reference, :data:`LABEL_WINDOW` around the median
-        label; with neither, any finite number.
+        each side; without a reference, the physical :data:`ENERGY_BOUNDS`.
         """
         ref = self.pool.reference["energy_per_atom"].to_numpy(dtype=float)
         ref = ref[np.isfinite(ref)]
         if ref.size:
             return float(ref.min() - REFERENCE_MARGIN), float(ref.max() + REFERENCE_MARGIN)
-        if self._label_steps:
-            median = float(np.median(self.labelled_energies()))
-            return median - LABEL_WINDOW, median + LABEL_WINDOW
-        return -math.inf, math.inf
+        return ENERGY_BOUNDS
 
     def check_label(self, value: Any) -> float:
         """The value as an energy per atom (eV/atom), or :class:`LabelError` if it is not plausible."""
         value = parse_energy(value)
         low, high = self.label_range()
         if not low <= value <= high:
+            where = ("for this pool" if (low, high) != ENERGY_BOUNDS else
+                     "of an energy per atom of a solid (this pool has no reference energies)")
             raise LabelError(
                 f"{value:g} eV/atom is far outside the plausible range {low:.2f} to {high:.2f} "
-                "eV/atom for this pool. Check the sign and the units: a label is the energy per "
+                f"eV/atom {where}. Check the sign and the units: a label is the energy per "
                 "atom in eV, not the total energy and not meV."
             )
         return value
