@@ -477,6 +477,63 @@ def test_a_strategy_with_options_is_named_and_explained_with_them(new):
     assert q.index == free[np.argmin(mu[free] - 0.5 * sigma[free])]
 
 
+def test_a_resumed_campaign_goes_on_with_the_strategy_recorded_last(new, tmp_path):
+    path = tmp_path / "labels.jsonl"
+    straight = new(TableOracle(), strategy="lcb", seed=3, n_initial=3)
+    straight.run(6)
+    straight.set_strategy("greedy")
+    straight.run(6)
+
+    c = new(TableOracle(), strategy="lcb", seed=3, n_initial=3, ledger_path=path)
+    c.run(6)
+    c.set_strategy("greedy")  # e.g. from the widget's menu, then the kernel dies
+    assert [(e["type"], e.get("strategy")) for e in lines(path)][-1] == ("strategy", "greedy")
+    assert lines(path)[0]["strategy"] == "lcb"
+    again = new(TableOracle(), seed=3, n_initial=3, ledger_path=path)
+    assert again.strategy == "greedy"
+    with pytest.warns(UserWarning, match="goes on with it, not 'lcb'"):
+        explicit = new(TableOracle(), strategy="lcb", seed=3, n_initial=3, ledger_path=path)
+    assert explicit.strategy == "greedy"
+    again.run(6)
+    cols = ["index", "strategy", "label"]
+    pd.testing.assert_frame_equal(again.history[cols], straight.history[cols])
+    # setting the strategy it already has writes nothing
+    size = path.stat().st_size
+    again.set_strategy("greedy")
+    assert path.stat().st_size == size
+
+
+def test_a_recorded_strategy_of_your_own_must_be_passed_again(new, tmp_path):
+    path = tmp_path / "labels.jsonl"
+
+    def highest_mu(mu, sigma, *, best=None, rng=None):
+        return mu
+
+    new(TableOracle(), strategy=highest_mu, n_initial=2, ledger_path=path).run(3)
+    with pytest.raises(CampaignError, match="'highest_mu'.*strategy="):
+        new(TableOracle(), n_initial=2, ledger_path=path)
+    assert new(TableOracle(), strategy=highest_mu, n_initial=2, ledger_path=path).strategy == "highest_mu"
+    with pytest.warns(UserWarning, match="cannot be rebuilt"):
+        other = new(TableOracle(), strategy="ei", n_initial=2, ledger_path=path)
+    assert other.strategy == "ei" and lines(path)[-1] == dict(lines(path)[-1], type="strategy", strategy="ei")
+
+
+def test_a_file_from_before_strategies_were_recorded_still_loads(new, tmp_path):
+    path = tmp_path / "labels.jsonl"
+    new(TableOracle(), strategy="greedy", n_initial=2, ledger_path=path).run(4)
+    old = lines(path)
+    old[0]["format"] = 1
+    del old[0]["strategy"]
+    path.write_text("".join(json.dumps(e) + "\n" for e in old))
+    c = new(TableOracle(), strategy="uncertainty", n_initial=2, ledger_path=path)
+    assert c.n_labels == 4 and c.strategy == "uncertainty"
+    assert lines(path)[-1]["type"] == "strategy"  # from now on the file says which one is used
+    newer = [dict(old[0], format=99)] + old[1:]
+    path.write_text("".join(json.dumps(e) + "\n" for e in newer))
+    with pytest.raises(LabelsFileError, match="format 99"):
+        new(TableOracle(), ledger_path=path)
+
+
 def test_a_complete_last_line_is_never_dropped_as_cut_short(new, tmp_path, recwarn):
     path = tmp_path / "labels.jsonl"
     c = new(TableOracle(), ledger_path=path, n_initial=2, seed=4)

@@ -254,11 +254,13 @@ def test_a_full_disk_acknowledges_nothing_that_is_not_on_disk(pool, features, tm
     free = int(np.flatnonzero(~c.ledger.taken())[0])
     monkeypatch.setattr(almat.ledger.os, "write", failing(path, fault, os.write))
     monkeypatch.setattr(almat.ledger.os, "fsync", failing(path, fault, os.fsync))
-    for action in (c.step, lambda: c.submit(-4.3, index=free), lambda: c.skip("no", index=free), c.undo):
+    for action in (c.step, lambda: c.submit(-4.3, index=free), lambda: c.skip("no", index=free), c.undo,
+                   lambda: c.set_strategy("greedy")):
         with pytest.raises(LabelsFileWriteError, match="No space left|only [0-9]+ of"):
             action()
         assert path.read_bytes() == before  # a half-written line was taken back
     pd.testing.assert_frame_equal(c.history, history)
+    assert c.strategy == "lcb"
     monkeypatch.undo()  # space was freed: the same campaign goes on
     c.step()
     with warnings.catch_warnings():

@@ -188,9 +188,10 @@ def test_strategy_dropdown_changes_the_next_pick(app, path):
     app.compute_button.click()
     app.compute_button.click()  # the two random initial picks (n_initial=2)
     assert set(app.strategy_select.options) == {"random", "uncertainty", "greedy", "lcb", "ei"}
-    before = path.read_bytes()
+    before = saved(path)
     app.strategy_select.value = "greedy"
-    assert path.read_bytes() == before  # choosing a strategy records nothing by itself
+    # the choice is recorded (a resumed campaign goes on with it), but labels nothing
+    assert saved(path) == before + [dict(saved(path)[-1], type="strategy", strategy="greedy")]
     assert app.campaign.strategy == "greedy" and "greedy" in app.query_html.value
     event = assert_click_records_one_line(app, path)
     assert event["strategy"] == "greedy"
@@ -202,7 +203,7 @@ def test_set_strategy_method_and_unknown_name(app, path):
     bad = app.set_strategy("nonsense")
     assert not bad and last_is_error(app) and "nonsense" in bad.message
     assert app.campaign.strategy == "uncertainty" and app.strategy_select.value == "uncertainty"
-    assert saved(path) == []
+    assert [(e["type"], e["strategy"]) for e in saved(path)] == [("strategy", "uncertainty")]
 
 
 @pytest.mark.slow

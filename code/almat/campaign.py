@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +30,7 @@ import pandas as pd
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
-from almat.acquisition import Strategy, as_strategy
+from almat.acquisition import STRATEGIES, Strategy, as_strategy
 from almat.features import ClusterVectorFeaturizer, as_featurizer
 from almat.ledger import HISTORY_COLUMNS, CampaignError, Ledger, Query
 from almat.oracles import CHGNetOracle, Oracle, OracleRefusal
@@ -38,6 +39,29 @@ from almat.surrogates import BayesianClusterExpansion
 
 #: Fewest labels a surrogate is fitted to; before that candidates are picked at random.
 MIN_LABELS_TO_FIT = 2
+#: Strategy of a new campaign when none is given.
+DEFAULT_STRATEGY = "lcb"
+
+
+def _strategy_to_resume(recorded: str | None, given: Strategy | None, path: str) -> Strategy:
+    """The strategy a campaign goes on with: the one its labels file recorded last, if it can be rebuilt.
+
+    ``given`` is the one passed to the campaign; ``recorded`` is None for a
+    file from before strategies were recorded.
+    """
+    if recorded is None or (given is not None and given.name == recorded):
+        return given or as_strategy(DEFAULT_STRATEGY)
+    where = f"{path} was last labelled with strategy {recorded!r}"
+    if recorded in STRATEGIES:
+        if given is not None:
+            warnings.warn(f"{where}; the campaign goes on with it, not {given.name!r}. Call "
+                          f"set_strategy({given.name!r}) to change.", stacklevel=3)
+        return as_strategy(recorded)
+    if given is None:
+        raise CampaignError(f"{where}, your own function or options: pass it again as strategy=.")
+    warnings.warn(f"{where}, which cannot be rebuilt from its name; the campaign uses "
+                  f"{given.name!r} from now on.", stacklevel=3)
+    return given
 
 
 class Campaign:
@@ -55,6 +79,10 @@ class Campaign:
         ``"uncertainty"``, ``"greedy"``, ``"lcb"``, ``"ei"``), a function
         ``f(mu, sigma, *, best, rng) -> scores`` or an
         :class:`~almat.acquisition.Strategy`; the highest score is labelled next.
+        It is recorded in the labels file, and so is every change of it: a
+        resumed campaign goes on with the strategy recorded last (a warning
+        says so if it differs from this one). :data:`DEFAULT_STRATEGY` for a
+        new campaign when ``None``.
     seed
         Seed of the random initial picks and of random strategies.
     ledger_path
@@ -81,7 +109,7 @@ class Campaign:
     """
 
     def __init__(self, pool: Pool, oracle: Oracle | None = None,
-                 strategy: str | Callable | Strategy = "lcb", seed: int = 0,
+                 strategy: str | Callable | Strategy | None = None, seed: int = 0,
                  ledger_path: str | os.PathLike | None = None, *, features: Any = None,
                  featurizer: Any = None, surrogate: Any = None, n_initial: int = 10,
                  budget: int | None = None):
@@ -101,8 +129,10 @@ class Campaign:
         self._features = None if features is None else self._checked(features)
         self._fit: tuple[int, object, np.ndarray, np.ndarray] | None = None
         self._query: tuple[int, Query] | None = None  # (number of events then, suggestion)
-        self.set_strategy(strategy)
-        self.ledger = Ledger(pool, ledger_path, seed=self.seed)
+        given = None if strategy is None else as_strategy(strategy)
+        self.ledger = Ledger(pool, ledger_path, seed=self.seed,
+                             strategy=(given or as_strategy(DEFAULT_STRATEGY)).name)
+        self.set_strategy(_strategy_to_resume(self.ledger.strategy, given, f"{ledger_path}"))
 
     # ----------------------------------------------------------------- state
     def __repr__(self) -> str:
@@ -133,8 +163,13 @@ class Campaign:
         return self._strategy.name
 
     def set_strategy(self, strategy: str | Callable | Strategy) -> None:
-        """Use another query strategy from the next pick on (a name, a function or a Strategy)."""
-        self._strategy = as_strategy(strategy)
+        """Use another query strategy from the next pick on (a name, a function or a Strategy).
+
+        The change is recorded in the labels file, so that a resumed campaign goes on with it.
+        """
+        chosen = as_strategy(strategy)
+        self.ledger.record_strategy(chosen.name)
+        self._strategy = chosen
         self._query = None
 
     def _checked(self, X: Any) -> np.ndarray:

@@ -17,7 +17,9 @@ header naming the pool and its fingerprint; each further line is one event:
 ``skip``
     the oracle refused the candidate, with a reason;
 ``undo``
-    the label or skip of an earlier step (``undoes``) no longer counts.
+    the label or skip of an earlier step (``undoes``) no longer counts;
+``strategy``
+    picks use another query strategy from now on (not a step).
 
 Nothing is ever rewritten: a wrong label is undone by a new line, not
 erased. A ledger created again with the same file replays the events.
@@ -59,8 +61,8 @@ except ImportError:  # Windows
     fcntl = None
     import msvcrt
 
-#: Version of the labels file layout, written in its header.
-FILE_FORMAT = 1
+#: Version of the labels file layout, written in its header (2 added ``strategy`` lines).
+FILE_FORMAT = 2
 #: How far (eV/atom) a submitted label may lie outside the pool's reference range.
 REFERENCE_MARGIN = 1.0
 #: Range (eV/atom) of a label in a pool without reference energies.
@@ -261,11 +263,16 @@ class Ledger:
     seed
         The campaign's seed, written in a new file's header; a file started
         with another seed is flagged with a warning.
+    strategy
+        Name of the query strategy, written in a new file's header.
 
     Attributes
     ----------
     events
         Every event in order, as the dictionaries written to the file.
+    strategy
+        The strategy recorded last (header or ``strategy`` line); None for a
+        file written before strategies were recorded.
 
     Raises
     ------
@@ -274,10 +281,12 @@ class Ledger:
         raised here, before any label is computed, not after.
     """
 
-    def __init__(self, pool: Pool, path: str | os.PathLike | None = None, *, seed: int = 0):
+    def __init__(self, pool: Pool, path: str | os.PathLike | None = None, *, seed: int = 0,
+                 strategy: str | None = None):
         self.pool = pool
         self.path = None if path is None else Path(path)
         self.seed = seed
+        self.strategy = strategy
         self.events: list[dict] = []
         self._label_steps: dict[int, int] = {}  # candidate index -> step of its label event
         self._skip_steps: dict[int, int] = {}  # candidate index -> step of its skip event
@@ -406,6 +415,14 @@ class Ledger:
                       undoes=event["step"])
         return self._write(record)
 
+    def record_strategy(self, name: str) -> None:
+        """Record that picks use strategy ``name`` from now on; nothing is written if it is so already."""
+        if name != self.strategy:
+            if self.path is not None:
+                self._append_line({"type": "strategy", "strategy": name, "after_step": len(self.events),
+                                   "time": _now()})
+            self.strategy = name
+
     def _write(self, record: dict) -> pd.Series:
         event = {"type": record.pop("type"), "step": len(self.events) + 1, **record, "time": _now()}
         if self.path is not None:
@@ -474,7 +491,7 @@ class Ledger:
 
         return {"type": "header", "format": FILE_FORMAT, "pool": self.pool.name,
                 "fingerprint": self.pool.fingerprint, "n_candidates": len(self.pool),
-                "created": _now(), "almat": __version__, "seed": self.seed}
+                "created": _now(), "almat": __version__, "seed": self.seed, "strategy": self.strategy}
 
     def _open_fd(self, flags: int) -> int:
         try:
@@ -619,17 +636,31 @@ class Ledger:
                 f"Use a new file for this pool, e.g. ledger_path={str(other)!r}, or load the pool "
                 "the file was made for."
             )
+        if not isinstance(header.get("format", 1), int) or header.get("format", 1) > FILE_FORMAT:
+            raise LabelsFileError(
+                f"{path} has labels-file format {header.get('format')!r}; this almat reads formats up "
+                f"to {FILE_FORMAT}. Update almat to read it."
+            )
+        strategy = header.get("strategy")
+        if strategy is not None and not (isinstance(strategy, str) and strategy):
+            raise LabelsFileError(f"The header of {path} names no valid strategy: {strategy!r}.")
+        self.strategy = strategy
         if header.get("seed") != self.seed:
             warnings.warn(f"{path} was started with seed {header.get('seed')}; this campaign uses "
-                          f"seed {self.seed} from now on.", stacklevel=5)
+                          f"seed {self.seed} from now on.", stacklevel=6)
 
     def _replay(self, number: int, event: dict) -> None:
         def bad(why: str) -> LabelsFileError:
             return LabelsFileError(f"Line {number} of {self.path}: {why}. The file was "
                                    "edited by hand or damaged; fix or remove that line.")
 
+        if isinstance(event, dict) and event.get("type") == "strategy":
+            if not isinstance(event.get("strategy"), str) or not event["strategy"]:
+                raise bad("a strategy change that names no strategy")
+            self.strategy = event["strategy"]
+            return
         if not isinstance(event, dict) or event.get("type") not in ("label", "skip", "undo"):
-            raise bad("not a label, skip or undo event")
+            raise bad("not a label, skip, undo or strategy event")
         if event.get("step") != len(self.events) + 1:
             raise bad(f"step {event.get('step')} where {len(self.events) + 1} was expected")
         index = event.get("index")
