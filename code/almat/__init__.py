@@ -36,7 +36,9 @@ _EXPORTS = {
     "ledger": ["CampaignError", "LabelError", "LabelsFileError", "LabelsFileWriteError", "Ledger",
                "labels_file"],
     "campaign": ["Campaign"],
-    "evaluation": ["compare_strategies", "labels_to_minimum", "mae", "parity", "regret"],
+    "evaluation": ["CHEAP_BASELINES", "Goals", "baseline_curves", "compare_strategies",
+                   "discovery_metrics", "labels_to_minimum", "mae", "parity", "random_expectation",
+                   "regret", "summarize"],
     "widget": ["LabelingApp"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -13,6 +13,7 @@ best-so-far curves in one long table.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -101,16 +102,165 @@ def labels_to_minimum(campaign: Campaign, reference: Reference | None = None) ->
 
 
 def _curve(name: str, seed: int, labels: np.ndarray, lowest: float) -> pd.DataFrame:
-    """Best-so-far curve of labels given in order: ``strategy, seed, n_labels, best, regret``."""
+    """Curve of labels given in order: ``strategy, seed, n_labels, label, best, regret``."""
     best = np.minimum.accumulate(labels)
     return pd.DataFrame({"strategy": name, "seed": seed, "n_labels": np.arange(1, len(labels) + 1),
-                         "best": best, "regret": 1000 * (best - lowest)})
+                         "label": labels, "best": best, "regret": 1000 * (best - lowest)})
+
+
+#: The cheap rankings an expensive campaign must beat: label in the order of a cheap energy.
+CHEAP_BASELINES = {"Ewald order": "ewald_energy_per_atom",
+                   "unrelaxed order": "unrelaxed_energy_per_atom"}
+
+
+def baseline_curves(pool: Pool, baselines: dict[str, str] | None = None) -> pd.DataFrame:
+    """Curves of labelling the whole pool in the order of a cheap energy, lowest first.
+
+    Parameters
+    ----------
+    pool
+        Candidates with reference energies and the cheap columns.
+    baselines
+        Name of the baseline -> column of ``pool.reference``; :data:`CHEAP_BASELINES` by default.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`compare_strategies`, one curve per baseline (``seed`` 0).
+    """
+    baselines = CHEAP_BASELINES if baselines is None else baselines
+    energies = pool.energies
+    curves = []
+    for name, column in baselines.items():
+        if column not in pool.reference.columns:
+            raise CampaignError(f"Baseline {name!r}: the pool has no column {column!r}.")
+        order = np.argsort(pool.reference[column].to_numpy(dtype=float), kind="stable")
+        curves.append(_curve(name, 0, energies[order], float(np.nanmin(energies))))
+    return pd.concat(curves, ignore_index=True)
+
+
+def labels_to_reach(labels: Sequence[float], threshold: float, count: int = 1) -> int | None:
+    """How many labels, taken in order, until ``count`` of them lie at or below ``threshold``.
+
+    ``None`` if the labels never get there.
+    """
+    hits = np.flatnonzero(np.asarray(labels, dtype=float) <= threshold + 1e-12)
+    return int(hits[count - 1]) + 1 if len(hits) >= count else None
+
+
+@dataclass(frozen=True)
+class Goals:
+    """What counts as found, for a pool's reference energies (eV/atom).
+
+    Attributes
+    ----------
+    minimum
+        The lowest energy.
+    near
+        ``minimum + tolerance``: candidates at or below it are near-degenerate with the minimum.
+    top
+        The ``top``-th lowest energy: at or below it is one of the ``top`` lowest.
+    n, n_near, n_top
+        Candidates in all, near the minimum, and among the lowest ``top``.
+    """
+
+    minimum: float
+    near: float
+    top: float
+    n: int
+    n_near: int
+    n_top: int
+
+    @classmethod
+    def of(cls, energies: Sequence[float], tolerance: float = 1e-3, top: int = 5) -> Goals:
+        """Goals of a set of energies; ``tolerance`` in eV/atom."""
+        e = np.sort(np.asarray(energies, dtype=float)[np.isfinite(energies)])
+        return cls(float(e[0]), float(e[0] + tolerance), float(e[top - 1]), len(e),
+                   int((e <= e[0] + tolerance + 1e-12).sum()), top)
+
+
+def discovery_metrics(labels: Sequence[float], goals: Goals, of_top: int = 3, at: int = 30
+                      ) -> dict[str, float | None]:
+    """How fast a sequence of labels finds the low-energy candidates.
+
+    Returns ``to_minimum`` (labels until the minimum), ``to_near`` (until one within
+    the tolerance of it), ``to_top`` (until ``of_top`` of the ``goals.n_top`` lowest)
+    and ``daf``, the discovery acceleration factor at ``at`` labels: the fraction
+    of the first ``at`` labels that are near the minimum, divided by the fraction
+    random picking expects, ``n_near / n`` (Riebesell et al., matbench-discovery).
+    """
+    labels = np.asarray(labels, dtype=float)
+    first = labels[:at]
+    hit_rate = float((first <= goals.near + 1e-12).mean()) if len(first) else float("nan")
+    return {"to_minimum": labels_to_reach(labels, goals.minimum),
+            "to_near": labels_to_reach(labels, goals.near),
+            "to_top": labels_to_reach(labels, goals.top, of_top),
+            "daf": hit_rate / (goals.n_near / goals.n)}
+
+
+def random_expectation(goals: Goals, of_top: int = 3) -> dict[str, float]:
+    """The same metrics for labelling in random order, exactly.
+
+    Drawing without replacement from ``N`` candidates of which ``K`` are hits,
+    the ``k``-th hit comes on average at draw ``k (N + 1) / (K + 1)``; the
+    discovery acceleration factor of random picking is 1 by definition.
+    """
+    n = goals.n
+    return {"to_minimum": (n + 1) / 2, "to_near": (n + 1) / (goals.n_near + 1),
+            "to_top": of_top * (n + 1) / (goals.n_top + 1), "daf": 1.0}
+
+
+def summarize(curves: pd.DataFrame, energies: Sequence[float], tolerance: float = 1e-3,
+              top: int = 5, of_top: int = 3, at: int = 30, random: bool = True) -> pd.DataFrame:
+    """One row per strategy or baseline: median metrics over seeds, and random's exact values.
+
+    Parameters
+    ----------
+    curves
+        Output of :func:`compare_strategies` and/or :func:`baseline_curves`.
+    energies
+        Reference energy of every candidate (eV/atom).
+    tolerance, top, of_top, at
+        See :class:`Goals` and :func:`discovery_metrics`.
+    random
+        Add the row ``random (expected)`` from :func:`random_expectation`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``to_minimum``, ``to_near``, ``to_top``, ``daf`` (medians; a run
+        that never got there counts as its budget plus one), ``found`` (runs
+        that reached the minimum / runs) and, where the curves have it,
+        ``mae_at`` (meV/atom at ``at`` labels).
+    """
+    goals = Goals.of(energies, tolerance, top)
+    rows = []
+    for (name, seed), run in curves.groupby(["strategy", "seed"], sort=False):
+        labels = run.sort_values("n_labels")["label"].to_numpy()
+        m = discovery_metrics(labels, goals, of_top, at)
+        row = {"strategy": name, "seed": seed,
+               **{k: (len(labels) + 1 if v is None else v) for k, v in m.items()},
+               "found": m["to_minimum"] is not None}
+        if "mae" in run.columns:
+            row["mae_at"] = float(run.loc[run["n_labels"] == at, "mae"].iloc[0]) if (
+                run["n_labels"] == at).any() else float("nan")
+        rows.append(row)
+    per_run = pd.DataFrame(rows)
+    table = per_run.groupby("strategy", sort=False).agg(
+        to_minimum=("to_minimum", "median"), to_near=("to_near", "median"),
+        to_top=("to_top", "median"), daf=("daf", "median"),
+        found=("found", lambda f: f"{int(f.sum())}/{len(f)}"),
+        **({"mae_at": ("mae_at", "median")} if "mae_at" in per_run else {}))
+    if random:
+        table.loc["random (expected)"] = {**random_expectation(goals, of_top), "found": "-"}
+    return table
 
 
 def compare_strategies(pool: Pool, strategies: Sequence[str | Callable | Strategy] = tuple(STRATEGIES),
                        seeds: int = 3, n_labels: int = 40, *, oracle: Oracle | None = None,
                        features: Any = None, featurizer: Any = None, n_initial: int = 10,
-                       mae: bool = False) -> pd.DataFrame:
+                       mae: bool = False, surrogate: Any = None,
+                       baselines: dict[str, str] | None = None) -> pd.DataFrame:
     """Run one campaign per strategy and seed on a pool with known energies; one row per label.
 
     The features are computed once and shared by every campaign.
@@ -135,6 +285,11 @@ def compare_strategies(pool: Pool, strategies: Sequence[str | Callable | Strateg
         Random labels before the strategy takes over.
     mae
         Also record the surrogate's MAE over the pool after every label (slower).
+    surrogate
+        The surrogate every campaign clones; the campaign's default when None.
+    baselines
+        Cheap rankings to add as curves (see :func:`baseline_curves`), e.g.
+        :data:`CHEAP_BASELINES`; summarise everything with :func:`summarize`.
 
     Returns
     -------
@@ -153,7 +308,8 @@ def compare_strategies(pool: Pool, strategies: Sequence[str | Callable | Strateg
     for strategy in strategies:
         for seed in range(seeds):
             campaign = Campaign(pool, oracle, strategy=strategy, seed=seed, n_initial=n_initial,
-                                budget=n_labels, features=features)
+                                budget=n_labels, features=features,
+                                **({} if surrogate is None else {"surrogate": surrogate}))
             errors = []
             while not campaign.done:
                 campaign.step()
@@ -164,4 +320,6 @@ def compare_strategies(pool: Pool, strategies: Sequence[str | Callable | Strateg
             if mae:
                 curve["mae"] = curve["n_labels"].map(dict(errors))
             curves.append(curve)
+    if baselines:
+        curves.append(baseline_curves(pool, baselines))
     return pd.concat(curves, ignore_index=True)
