@@ -273,7 +273,7 @@ def test_greedy_stays_visible_under_identical_ei_and_lcb_curves():
     legend.remove()  # count only the curves' own pixels
     image = _rendered(fig)
     for name in ("greedy", "ei", "lcb"):
-        assert _pixels_of(image, STRATEGY_STYLES[name][0]) > 300, name
+        assert _pixels_of(image, STRATEGY_STYLES[name][0]) > 200, name  # 0 when hidden
 
 
 def test_overlapping_bands_stay_light():

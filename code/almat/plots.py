@@ -467,7 +467,7 @@ def plot_strategy_curves(df: pd.DataFrame, ax: Axes | None = None, *, x: str = "
         colour, dashes, marker = STRATEGY_STYLES.get(str(name)) or next(others)
         stats = group.groupby(x)[y].quantile([band[0], 0.5, band[1]]).unstack()
         xs = stats.index.to_numpy()
-        width = 1.4 + 0.5 * (len(groups) - 1 - k)  # the first drawn is the widest, at the bottom
+        width = 1.4 + 0.6 * (len(groups) - 1 - k)  # the first drawn is the widest, at the bottom
         every = max(n_x // 8, 1)
         ax.plot(xs, stats[0.5], color=colour, ls=dashes, lw=width, marker=marker, ms=4 + width,
                 markevery=(k * max(every // len(groups), 1) % every, every), zorder=3 + k,
