@@ -7,6 +7,7 @@ never reached the disk fails here.
 
 import html
 import json
+import re
 
 import matplotlib
 
@@ -253,17 +254,19 @@ def test_kernel_restart_shows_the_same_state(pool, path):
     assert_click_records_one_line(again, path)
 
 
-def test_pictures_are_drawn_and_follow_the_query(app):
-    def png(output):
-        (out,) = output.outputs
-        return out["data"]["image/png"]
+def test_pictures_are_drawn_with_alt_text_and_follow_the_query(app):
+    def png(widget):
+        (image,) = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)"', widget.value)
+        return image
 
-    structure, best, parity = (png(app.structure_output), png(app.best_output),
-                               png(app.parity_output))
+    structure, best, parity = png(app.structure_image), png(app.best_image), png(app.parity_image)
+    assert 'alt="Best energy found against the number of labels: best energy found"' in \
+        app.best_image.value
     app.compute()
-    assert png(app.structure_output) != structure and png(app.best_output) != best
+    assert png(app.structure_image) != structure and png(app.best_image) != best
+    assert "after 1 labels" in app.best_image.value  # the alt text follows the plot
     app.compute()  # the surrogate is fitted from two labels on
-    assert png(app.parity_output) != parity
+    assert png(app.parity_image) != parity and "MAE = " in app.parity_image.value
 
 
 def test_li_li_warning(pool):
@@ -346,7 +349,7 @@ def test_pool_without_reference_energies(table, path):
         app.value_text.value = text
         app.submit_button.click()
     assert [e["label"] for e in saved(path)[1:]] == [-4.08, -4.09, -4.07]
-    assert app.best_output.outputs and "labelled 3 / 5" in app.status.value
+    assert "<img" in app.best_image.value and "labelled 3 / 5" in app.status.value
 
 
 # ---------------------------------------------------------------- keyboard, layout, dead ends

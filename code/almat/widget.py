@@ -68,7 +68,7 @@ PLOT_SIZE = (4.6, 2.9)
 RESTART_HINT = ("If the buttons do nothing, the kernel has restarted or stopped: run this cell "
                 "again (and the cells above it).")
 #: Messages wrap between words only; a token longer than the line (a path) may still break.
-_TEXT_STYLE = "white-space:normal;word-break:normal;overflow-wrap:break-word"
+_TEXT_STYLE = "white-space:normal;word-break:normal;overflow-wrap:break-word;line-height:1.35"
 #: Text colour of error messages: 8.6:1 contrast on white.
 _ERROR_COLOUR = "#8a1c1c"
 
@@ -95,13 +95,13 @@ class Outcome:
         return self.ok
 
 
-def _png(fig: Figure) -> dict:
-    """A figure as a Jupyter ``display_data`` output holding a PNG."""
+def _img(fig: Figure, alt: str) -> str:
+    """A figure as an HTML ``<img>`` holding a PNG, with alt text for screen readers."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": data, "text/plain": "<figure>"}}
+    return (f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
+            'style="max-width:100%;height:auto">')
 
 
 def reports_progress(oracle: object) -> bool:
@@ -149,9 +149,10 @@ class LabelingApp:
     progress, status
         ``IntProgress`` (labels / budget) and an ``HTML`` counter line such as
         ``labelled 3 / 50 · skipped 1 · undone 0``.
-    query_html, lili_html, structure_output
-        The current candidate: its numbers, its shortest Li-Li distance and its picture.
-    best_output, parity_output, plot_tabs
+    query_html, lili_html, structure_image
+        The current candidate: its numbers, its shortest Li-Li distance and its
+        picture (an ``HTML`` widget holding an ``<img>`` with alt text).
+    best_image, parity_image, plot_tabs
         Best energy found against labels, and the parity plot of the surrogate,
         in the two tabs of ``plot_tabs``.
     work_progress, work_html
@@ -179,7 +180,7 @@ class LabelingApp:
 
         self.query_html = widgets.HTML()
         self.lili_html = widgets.HTML()
-        self.structure_output = widgets.Output()
+        self.structure_image = widgets.HTML()
 
         names = list(STRATEGIES)
         if campaign.strategy not in names:
@@ -212,12 +213,10 @@ class LabelingApp:
         self.work_progress = widgets.IntProgress(min=0, max=1, description="steps",
                                                  layout=widgets.Layout(width="240px"))
         self.work_html = widgets.HTML()
-        self.messages = widgets.HTML(layout=widgets.Layout(
-            border="1px solid #ccc", padding="2px 6px", min_height="2.2em", max_height="4.8em",
-            overflow="auto", width="100%"))
-        self.best_output = widgets.Output()
-        self.parity_output = widgets.Output()
-        self.plot_tabs = widgets.Tab(children=[self.best_output, self.parity_output],
+        self.messages = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.best_image = widgets.HTML()
+        self.parity_image = widgets.HTML()
+        self.plot_tabs = widgets.Tab(children=[self.best_image, self.parity_image],
                                      titles=("best so far", "parity"))
         self.budget = int(budget or campaign.budget or len(campaign.pool))
 
@@ -235,7 +234,7 @@ class LabelingApp:
                              f"<code>{html.escape(campaign.pool.name)}</code>; every answer is "
                              f"saved at once{saved}.</div>")
         half = {"flex": "1 1 0", "min_width": "360px", "max_width": "470px"}
-        candidate = widgets.VBox([self.query_html, self.lili_html, self.structure_output],
+        candidate = widgets.VBox([self.query_html, self.lili_html, self.structure_image],
                                  layout=widgets.Layout(**half))
         plots = widgets.VBox([self.plot_tabs], layout=widgets.Layout(**half))
         wrap = widgets.Layout(flex_flow="row wrap", align_items="center")
@@ -266,9 +265,9 @@ class LabelingApp:
             (self.strategy_select, "almat-strategy"), (self.status, "almat-counter"),
             (self.progress, "almat-progress"), (self.messages, "almat-messages"),
             (self.query_html, "almat-query"), (self.lili_html, "almat-lili"),
-            (self.structure_output, "almat-structure"), (candidate, "almat-candidate"),
+            (self.structure_image, "almat-structure"), (candidate, "almat-candidate"),
             (controls, "almat-controls"), (self.plot_tabs, "almat-plots"),
-            (self.best_output, "almat-best-plot"), (self.parity_output, "almat-parity-plot"),
+            (self.best_image, "almat-best-plot"), (self.parity_image, "almat-parity-plot"),
             (self.work_line, "almat-work"), (self.work_progress, "almat-work-progress"),
             (hint, "almat-restart-hint"), (self.view, "almat-app"),
         ]:
@@ -433,12 +432,18 @@ class LabelingApp:
 
     def _say(self, text: str, error: bool = False) -> None:
         self._log = (self._log + [(text, error)])[-MAX_MESSAGES:]
+        # Newest first in the page, shown at the bottom by column-reverse: the box then stays
+        # scrolled to the newest message without any script.
         entries = "".join(
             f'<div class="almat-message{" almat-error" if is_error else ""}" style="{_TEXT_STYLE}'
             f'{f";color:{_ERROR_COLOUR}" if is_error else ""}">'
             f'{"<b>error</b> " if is_error else ""}{html.escape(message)}</div>'
-            for message, is_error in self._log)
-        self.messages.value = f'<div role="log" aria-live="polite">{entries}</div>'
+            for message, is_error in reversed(self._log))
+        # The box scrolls when it is full, so it takes the keyboard focus (tabindex) too.
+        self.messages.value = (
+            '<div role="log" aria-live="polite" aria-label="messages of the labeling app" '
+            'tabindex="0" style="display:flex;flex-direction:column-reverse;border:1px solid #ccc;'
+            f'padding:2px 6px;min-height:1.6em;max-height:4.3em;overflow-y:auto">{entries}</div>')
 
     def message_texts(self) -> list[str]:
         """The messages shown now, oldest first."""
@@ -506,7 +511,7 @@ class LabelingApp:
             self.query_html.value = (f'<div style="{_TEXT_STYLE}"><b>Done.</b> '
                                      f"{html.escape(self.how_to_go_on())}</div>")
             self.lili_html.value = ""
-            self.structure_output.outputs = ()
+            self.structure_image.value = ""
             self.figures.pop("structure", None)
             return
         query = self.campaign.suggest()
@@ -533,7 +538,9 @@ class LabelingApp:
         plot_structure(pool, fig.add_subplot(), index=query.index, short=SHORT_LI_LI,
                        title=f"{query.id}")
         self.figures["structure"] = fig
-        self.structure_output.outputs = (_png(fig),)
+        self.structure_image.value = _img(
+            fig, f"Candidate {query.id} seen along z: Li filled, vacancies open, pairs of Li "
+                 f"closer than {SHORT_LI_LI:g} Å joined in red.")
 
     def _update_plots(self) -> None:
         campaign = self.campaign
@@ -556,5 +563,7 @@ class LabelingApp:
                         ax=parity.add_subplot(), xlabel="label (eV/atom)",
                         ylabel="surrogate μ (eV/atom)")
         self.figures.update(best=best, parity=parity)
-        self.best_output.outputs = (_png(best),)
-        self.parity_output.outputs = (_png(parity),)
+        self.best_image.value = _img(best, "Best energy found against the number of labels: "
+                                     + best.axes[0].get_title().replace("\n", "; "))
+        self.parity_image.value = _img(parity, "Surrogate prediction against reference energy: "
+                                       + parity.axes[0].get_title())
