@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     start = time.perf_counter()
     pool = load_pool(args.pool) if args.pool_dir is None else load_pool(args.pool, args.pool_dir)
     parent = pool.orderings.parent
-    pairs8 = ClusterVectorFeaturizer(parent, cutoffs=(8.0,))
+    pairs8 = ClusterVectorFeaturizer(parent)  # the default: pairs up to 8 Å
     setups = {"pairs 6 Å": ClusterVectorFeaturizer(parent, cutoffs=(6.0,)).transform(pool),
               "pairs 8 Å": pairs8.transform(pool),
               "pairs 8 Å + cheap": FidelityFeaturizer(base=pairs8).transform(pool)}
