@@ -59,7 +59,7 @@ class SiteSymmetry:
 
 
 def site_symmetry(parent: Structure, sites: np.ndarray, symprec: float = 1e-3,
-                  use_occupancy: bool = True) -> SiteSymmetry:
+                  use_occupancy: bool = True, alike: bool = False) -> SiteSymmetry:
     """Space-group operations of ``parent`` and how they move its disordered sites.
 
     Parameters
@@ -73,13 +73,22 @@ def site_symmetry(parent: Structure, sites: np.ndarray, symprec: float = 1e-3,
         Distance tolerance of spglib, in Å.
     use_occupancy
         Tell sites apart by their occupancies as well as their species.
+    alike
+        Treat all disordered sites as one kind whatever their species (the
+        symmetry of the lattice of active sites, as enumlib uses); ordered sites
+        still keep their species. Pure translations between disordered sites of
+        different kinds are then allowed.
     """
+    disordered = set(int(i) for i in sites)
     keys: dict[tuple, int] = {}
     types = []
-    for site in parent:
-        occ = sorted((str(sp), round(float(x), 6) if use_occupancy else 0.0)
-                     for sp, x in site.species.items())
-        types.append(keys.setdefault(tuple(occ), len(keys) + 1))
+    for i, site in enumerate(parent):
+        if alike and i in disordered:
+            occ: tuple = ("disordered",)
+        else:
+            occ = tuple(sorted((str(sp), round(float(x), 6) if use_occupancy else 0.0)
+                               for sp, x in site.species.items()))
+        types.append(keys.setdefault(occ, len(keys) + 1))
     cell = (parent.lattice.matrix, parent.frac_coords, types)
     ops = spglib.get_symmetry(cell, symprec=symprec)
     if ops is None:
@@ -87,7 +96,7 @@ def site_symmetry(parent: Structure, sites: np.ndarray, symprec: float = 1e-3,
                             "structure for overlapping sites.")
     rotations = np.asarray(ops["rotations"], dtype=np.int64)
     shifts_frac = np.asarray(ops["translations"], dtype=float)
-    if np.sum(np.all(rotations == np.eye(3, dtype=np.int64), axis=(1, 2))) > 1:
+    if not alike and np.sum(np.all(rotations == np.eye(3, dtype=np.int64), axis=(1, 2))) > 1:
         raise SymmetryError(
             "The parent structure is not a primitive cell: it is invariant under a "
             "translation shorter than its cell vectors, so every ordering would be counted "
