@@ -37,7 +37,13 @@ from almat.hart_forcade import (
     iter_labelings,
 )
 from almat.hnf import SymmetryError, hnfs_of_index
-from almat.orderings import disorder_of, hermite_normal_form, orderings_from_cells, translations
+from almat.orderings import (
+    disorder_of,
+    hermite_normal_form,
+    hermite_normal_forms,
+    orderings_from_cells,
+    translations,
+)
 from almat.structures import OccupancyError
 
 LATTICES = {
@@ -354,6 +360,20 @@ def test_rows_sorted_reproducible_and_hnfs_canonical(argyrodite):
     for hnf in a.hnfs:
         assert np.array_equal(hermite_normal_form(hnf), hnf)
     assert a.labels.dtype == np.int8 and (a.labels[a.cell_sizes == 1][:, 2:] == -1).all()
+
+
+def test_hermite_normal_forms_by_their_definition():
+    """H = M U with U unimodular, H lower triangular, 0 <= H[i, k] < H[i, i]: checked on random matrices."""
+    rng = np.random.default_rng(1)
+    mats = rng.integers(-5, 6, size=(3000, 3, 3))
+    mats = mats[np.rint(np.abs(np.linalg.det(mats))) > 0]
+    h = hermite_normal_forms(mats)
+    u = np.linalg.solve(mats.astype(float), h.astype(float))
+    assert np.allclose(u, np.rint(u)) and np.allclose(np.abs(np.linalg.det(u)), 1)
+    assert (h[:, [0, 0, 1], [1, 2, 2]] == 0).all() and (np.diagonal(h, axis1=1, axis2=2) > 0).all()
+    for i, k in ((1, 0), (2, 0), (2, 1)):
+        assert ((0 <= h[:, i, k]) & (h[:, i, k] < h[:, i, i])).all()
+    assert all(np.array_equal(hermite_normal_form(m), x) for m, x in zip(mats[:50], h[:50]))
 
 
 def test_species_order_per_site_is_respected():

@@ -249,7 +249,7 @@ def _parse_concentrations(concentrations: Mapping, internal: list[tuple[str, ...
     return np.array(low, dtype=float), np.array(high, dtype=float)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, no_cpython_wrapper=True)
 def _is_canonical(lab, src, is_translation):
     """True if no permutation maps ``lab`` to a smaller labelling and no translation fixes it."""
     m = lab.shape[0]
@@ -265,7 +265,7 @@ def _is_canonical(lab, src, is_translation):
     return True
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, no_cpython_wrapper=True)
 def _is_canonical_legal(lab, src, is_translation, gid, lid, counter, lo, hi):
     """:func:`_is_canonical` where an image may put a species where it is not allowed.
 
@@ -412,9 +412,8 @@ def _enumerate_cell(nlab, counter, lo, hi, cap, src, is_translation, occupied, o
     return n
 
 
-def _group(problem: _Problem, hnf: np.ndarray, stab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _group(perms: np.ndarray, is_translation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Inverse permutations of ``G_H`` without duplicates or the identity, and which are translations."""
-    perms, is_translation = site_permutations(hnf, problem.sym, stab)
     unique, first, inverse = np.unique(perms, axis=0, return_index=True, return_inverse=True)
     flags = np.zeros(len(unique), dtype=bool)
     np.logical_or.at(flags, inverse.ravel(), is_translation)
@@ -453,6 +452,8 @@ def _exclusion_tables(edges: np.ndarray, lonely: np.ndarray) -> tuple[np.ndarray
     all that clique's members neighbour; a clique is named by its first position.
     """
     m = len(lonely)
+    if not len(edges):
+        return np.zeros(m + 1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.arange(m, dtype=np.int64)
     order = np.argsort(edges[:, 0], kind="stable")
     nbr = np.ascontiguousarray(edges[order, 1])
     nbr_ptr = np.zeros(m + 1, dtype=np.int64)
@@ -492,23 +493,25 @@ def iter_labelings(parent: Structure, sizes: Iterable[int], concentrations=None,
         supercells in increasing order.
     """
     problem = _problem(parent, concentrations, symprec, min_distance)
-    for n, hnf, stab, count in _plan(problem, _check_sizes(sizes, problem), max_rows):
+    for n, hnf, group, count in _plan(problem, _check_sizes(sizes, problem), max_rows):
         m = n * len(problem.sites)
         labels = np.empty((count, m), dtype=np.int8)
-        _fill(problem, n, hnf, stab, count, labels.reshape(-1), m)
+        _fill(problem, n, hnf, group, count, labels.reshape(-1), m)
         yield hnf, labels
 
 
 def _plan(problem: _Problem, sizes: list[int],
-          max_rows: int | None) -> list[tuple[int, np.ndarray, np.ndarray, int]]:
-    """(size, HNF, stabiliser, number of orderings) of every supercell, refused if over ``max_rows`` in all."""
+          max_rows: int | None) -> list[tuple[int, np.ndarray, tuple[np.ndarray, np.ndarray], int]]:
+    """(size, HNF, its group as :func:`site_permutations` gives it, number of orderings) of every
+    supercell, refused if over ``max_rows`` in all."""
     plan = []
     for n in sizes:
         bounds = problem.bounds(n)
         if bounds is None:
             continue
         for hnf, stab in distinct_supercells(n, problem.sym.rotations):
-            plan.append((n, hnf, stab, _count_cell(problem, hnf, stab, *bounds)))
+            group = site_permutations(hnf, problem.sym, stab)
+            plan.append((n, hnf, group, _count_cell(problem, hnf, group[0], *bounds)))
     total = sum(p[3] for p in plan)
     if max_rows is not None and total > max_rows:
         width = max(sizes) * len(problem.sites)
@@ -541,12 +544,12 @@ def _suggestion(problem: _Problem) -> str:
             "keeps atoms off both and leaves far fewer orderings. ")
 
 
-def _fill(problem: _Problem, n: int, hnf: np.ndarray, stab: np.ndarray, count: int,
+def _fill(problem: _Problem, n: int, hnf: np.ndarray, group: tuple[np.ndarray, np.ndarray], count: int,
           out: np.ndarray, width: int) -> None:
     """Enumerate the orderings of one supercell into ``out`` (flat, row stride ``width``), output labels."""
     lo, hi = problem.bounds(n)
     nlab, counter, occupied, cap = _position_tables(problem, n, lo)
-    src, is_translation = _group(problem, hnf, stab)
+    src, is_translation = _group(*group)
     edges, lonely = _exclusion_graph(problem, hnf)
     nbr_ptr, nbr, clique = _exclusion_tables(edges, lonely)
     roles = problem.role[np.arange(len(nlab)) % len(problem.sites)]
@@ -684,8 +687,8 @@ def enumerate_labelings(parent: Structure, sizes: Iterable[int], concentrations=
     flat = table.reshape(-1)
     hnfs, index = [], []
     row = 0
-    for n, hnf, stab, count in plan:
-        _fill(problem, n, hnf, stab, count, flat[row * width:], width)
+    for n, hnf, group, count in plan:
+        _fill(problem, n, hnf, group, count, flat[row * width:], width)
         hnfs.append(hnf)
         index.append(np.full(count, len(hnfs) - 1, dtype=np.int64))
         row += count
@@ -729,12 +732,12 @@ def count_labelings(parent: Structure, sizes: Iterable[int], concentrations=None
     for n in _check_sizes(sizes, problem):
         bounds = problem.bounds(n)
         counts[n] = 0 if bounds is None else sum(
-            _count_cell(problem, hnf, stab, *bounds)
+            _count_cell(problem, hnf, site_permutations(hnf, problem.sym, stab)[0], *bounds)
             for hnf, stab in distinct_supercells(n, problem.sym.rotations))
     return counts
 
 
-def _count_cell(problem: _Problem, hnf: np.ndarray, stab: np.ndarray, lo: np.ndarray,
+def _count_cell(problem: _Problem, hnf: np.ndarray, perms: np.ndarray, lo: np.ndarray,
                 hi: np.ndarray) -> int:
     """Orderings of one supercell: Burnside over ``G_H`` and inclusion-exclusion over the images of the rules.
 
@@ -745,18 +748,27 @@ def _count_cell(problem: _Problem, hnf: np.ndarray, stab: np.ndarray, lo: np.nda
     as often as inclusion-exclusion over the patterns says. With one pattern
     (every operation keeps species and counters, as in Li6PS5Cl) this is plain Burnside.
     """
-    perms, _ = site_permutations(hnf, problem.sym, stab)
     zs = translations(hnf)
     d = len(problem.sites)
     shift = [(translation_index(zs + zu, hnf)[:, None] * d + np.arange(d)).ravel() for zu in zs]
     graph = _exclusion_graph(problem, hnf)
     terms = _pattern_terms(problem, perms, lo, hi, len(zs))
+    plain = problem.near is None and len(terms) == 1
+    memo: dict[bytes, int] = {}
     total = 0
     for members, mu in _mobius_subgroups(hnf):
-        for perm in perms:
-            blocks = _orbit_labels([perm] + [shift[u] for u in members])
+        blocks = _orbit_labels(perms, [shift[u] for u in members])
+        if plain:  # fix(<g, T>) depends only on how many blocks of each size each site has
+            profiles, multiplicity = _block_profiles(blocks, d)
+            for row, times in zip(profiles, multiplicity.tolist()):
+                key = row.tobytes()
+                if key not in memo:
+                    memo[key] = _profile_count(problem, row, blocks.shape[1], lo, hi)
+                total += mu * times * memo[key]
+            continue
+        for row in blocks:
             for sign, allowed, counters, low, high in terms:
-                total += sign * mu * _fixed_count(problem, blocks, allowed, counters, low, high, graph, len(zs))
+                total += sign * mu * _fixed_count(problem, row, allowed, counters, low, high, graph, len(zs))
     order = len(perms)
     if total % order:
         raise ArithmeticError(f"Burnside sum {total} is not a multiple of |G| = {order}.")
@@ -774,6 +786,11 @@ def _pattern_terms(problem: _Problem, perms: np.ndarray, lo: np.ndarray, hi: np.
     """
     d = len(problem.sites)
     k = len(lo)
+    if problem.role.max() == 0:  # every site has the same rules: one pattern, X itself
+        m = perms.shape[1]
+        allowed = np.broadcast_to(problem.lid[0] >= 0, (m, len(problem.names)))
+        counters = np.where(allowed, problem.counter[0][np.maximum(problem.lid[0], 0)], -1)[None]
+        return [(1, allowed, counters, lo, hi)]
     first = np.array([int(np.flatnonzero(problem.role == r)[0]) for r in range(problem.role.max() + 1)])
     allowed_role = problem.lid[first] >= 0  # (R, S)
     counter_role = np.where(allowed_role, np.take_along_axis(problem.counter[first],
@@ -796,16 +813,62 @@ def _pattern_terms(problem: _Problem, perms: np.ndarray, lo: np.ndarray, hi: np.
     return terms
 
 
-def _orbit_labels(perms: list[np.ndarray]) -> np.ndarray:
-    """Smallest position in the orbit of each position under the group the perms generate."""
-    comp = np.arange(len(perms[0]))
+def _orbit_labels(perms: np.ndarray, extra: list[np.ndarray]) -> np.ndarray:
+    """``(G, m)``: smallest position in the orbit of each position under ``<perms[g], extra>``, for every ``g``.
+
+    Minimum propagation along every generator, with pointer jumping (a position's
+    label's label is in the same orbit), until nothing changes.
+    """
+    g, m = perms.shape
+    rows = np.arange(g)[:, None]
+    comp = np.tile(np.arange(m), (g, 1))
     while True:
-        new = comp
-        for p in perms:
-            new = np.minimum(new, new[p])
+        new = np.minimum(comp, comp[rows, perms])
+        for p in extra:
+            new = np.minimum(new, new[:, p])
+        new = new[rows, new]
         if np.array_equal(new, comp):
             return comp
         comp = new
+
+
+def _block_profiles(blocks: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct block profiles and how often each occurs among the rows of ``blocks``.
+
+    Profile entry ``j * (m + 1) + k`` counts the blocks of size ``k`` headed by site ``j``.
+    """
+    g, m = blocks.shape
+    width = d * (m + 1)
+    sizes = np.bincount((blocks + (np.arange(g) * m)[:, None]).ravel(), minlength=g * m).reshape(g, m)
+    row, head = np.nonzero(blocks == np.arange(m))
+    where = row * width + (head % d) * (m + 1) + sizes[row, head]
+    profile = np.bincount(where, minlength=g * width).reshape(g, width)
+    keys = np.ascontiguousarray(profile).view(np.dtype((np.void, width * 8))).ravel()
+    _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    return profile[first], counts
+
+
+def _profile_count(problem: _Problem, profile: np.ndarray, m: int, lo: np.ndarray, hi: np.ndarray) -> int:
+    """Labellings constant on blocks with this profile whose counter totals lie in ``[lo, hi]``."""
+    groups = [(int(i) // (m + 1), int(i) % (m + 1), int(profile[i])) for i in np.flatnonzero(profile)]
+    if not len(lo):
+        return int(np.prod([int(problem.nlab[j]) ** times for j, _, times in groups], dtype=object))
+    states = {tuple([0] * len(lo)): 1}
+    for j, size, times in groups:
+        for _ in range(times):
+            new: dict[tuple[int, ...], int] = {}
+            for state, ways in states.items():
+                for lab in range(int(problem.nlab[j])):
+                    k = int(problem.counter[j, lab])
+                    if k >= 0:
+                        if state[k] + size > hi[k]:
+                            continue
+                        key = state[:k] + (state[k] + size,) + state[k + 1:]
+                    else:
+                        key = state
+                    new[key] = new.get(key, 0) + ways
+            states = new
+    return sum(w for st, w in states.items() if all(x >= a for x, a in zip(st, lo)))
 
 
 def _block_graph(blocks: np.ndarray, graph: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
