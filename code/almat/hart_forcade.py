@@ -294,7 +294,8 @@ def _is_canonical_legal(lab, src, is_translation, gid, lid, counter, lo, hi):
         if v < 0 or v > lab[c]:
             continue
         legal = True
-        counts[:] = 0
+        for q in range(lo.shape[0]):
+            counts[q] = 0
         for e in range(m):
             s = src[g, e]
             v = lid[e % d, gid[s % d, lab[s]]]
@@ -331,7 +332,9 @@ def _enumerate_cell(nlab, counter, lo, hi, cap, src, is_translation, occupied, o
     """
     m = nlab.shape[0]
     nk = lo.shape[0]
-    lab = np.full(m, -1, dtype=np.int8)
+    lab = np.empty(m, dtype=np.int8)
+    for c in range(m):
+        lab[c] = -1
     counts = np.zeros(nk, dtype=np.int64)
     blocked = np.zeros(m, dtype=np.int64)  # atoms next to c among earlier positions (+1 if lonely)
     avail = np.zeros(m, dtype=np.int64)  # per clique: open positions that could still hold an atom
@@ -407,7 +410,8 @@ def _enumerate_cell(nlab, counter, lo, hi, cap, src, is_translation, occupied, o
             canonical = _is_canonical(lab, src, is_translation)
         if canonical:
             if n < capacity:
-                out[n * width: n * width + m] = lab
+                for e in range(m):
+                    out[n * width + e] = lab[e]
             n += 1
     return n
 
