@@ -1,20 +1,28 @@
-"""Compare the enumeration backends on Li6PS5Cl (Li:vacancy 1:1 on 48h): counts, time, peak memory.
+"""Time the enumeration backends: fcc binary and ternary, Li6PS5Cl with and without split sites, cold start.
 
-Every backend and cell size runs in a fresh Python process, so peak memory
-(the process's maximum resident set size, and its growth over what the
-process held after imports) and timings do not leak from one run into the
-next. The "fast" backend runs twice, each time in a fresh process: first with
-an empty numba cache (the time then includes compiling, "jit+time"), then with
-the compiled code cached, as every later run finds it ("time", memory).
+Cases (all compositions on fcc, fixed composition on Li6PS5Cl)::
+
+    fcc2       fcc Ag/Au, cell sizes 1-16           (enumlib's enum.x is the usual yardstick)
+    fcc3       fcc Ag/Au/Pd, cell sizes 1-10
+    li         Li6PS5Cl, Li:vacancy 1:1 on 48h, cell sizes 1-2
+    li-split   the same with min_distance=2.0 Å, cell sizes 1-4
+
+Every run is a fresh Python process, so peak memory and timings do not leak
+from one run into the next. The "fast" backend runs twice: first with an empty
+numba cache (NUMBA_CACHE_DIR in a new temporary folder: its time includes
+compiling, "cold"), then with the cache that run wrote, as every later run
+finds it. icet runs the same case in the same session as the reference; it is
+slow, so by default it only gets the sizes given by ``--icet-sizes``. enumlib's
+``enum.x`` runs too when it is on PATH (conda-forge only).
 
 Usage::
 
-    python benchmarks/enumeration.py --sizes 1 2
-    python benchmarks/enumeration.py --sizes 1 2 --skip-slow      # no icet beyond size 1
-    python benchmarks/enumeration.py --backends fast icet --sizes 1
+    python benchmarks/enumeration.py                         # every case, icet on small sizes
+    python benchmarks/enumeration.py --cases fcc3 li-split   # some cases
+    python benchmarks/enumeration.py --no-icet
 
-Ratios are time / time of the reference backend at the same size: enumlib's
-``enum.x`` when it is on PATH, icet otherwise.
+Times are CPU seconds of the enumeration call (``time.process_time``; wall
+seconds are printed too: on a shared machine they can be much longer).
 """
 
 from __future__ import annotations
@@ -31,9 +39,13 @@ import time
 
 from machine import machine
 
-BACKENDS = ("fast", "enumlib", "icet")
-#: Runs that take minutes: (backend, smallest size that is slow).
-SLOW = {"icet": 2}
+#: name -> (parent, sizes for almat, sizes for icet by default, concentrations, min_distance in Å)
+CASES = {
+    "fcc2": ("fcc Ag/Au", range(1, 17), range(1, 9), "any", None),
+    "fcc3": ("fcc Ag/Au/Pd", range(1, 11), range(1, 7), "any", None),
+    "li": ("Li6PS5Cl", range(1, 3), range(1, 2), None, None),
+    "li-split": ("Li6PS5Cl", range(1, 5), range(1, 2), None, 2.0),
+}
 
 
 def _rss_mib() -> float:
@@ -41,97 +53,121 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _run(backend: str, size: int):
+def _parent(name: str):
     import almat
 
+    if name == "Li6PS5Cl":
+        return almat.set_occupancy(almat.load_parent(), 0.5)
+    from ase.build import bulk
+    from pymatgen.core import Lattice, Structure
+
+    species = name.split()[1].split("/")
+    atoms = bulk("Cu", "fcc", a=4.0)
+    return Structure(Lattice(atoms.cell[:]), [{s: 1 / len(species) for s in species}], [[0, 0, 0]])
+
+
+def _job(backend: str, case: str, sizes: range):
+    """A callable that enumerates ``case`` at ``sizes`` with ``backend``, set up outside the timing."""
+    import almat
+    from almat.hart_forcade import enumerate_labelings
+
+    name, _, _, concentrations, min_distance = CASES[case]
+    parent = _parent(name)
+    if backend == "fast":
+        return lambda: len(enumerate_labelings(parent, sizes, concentrations, min_distance=min_distance,
+                                               max_rows=None))
+    if concentrations is None:  # fixed composition: the package's own icet/enumlib path
+        return lambda: len(almat.enumerate_table(parent, sizes.stop - 1, sizes.start, backend,
+                                                 min_distance=min_distance, max_rows=None))
     if backend == "icet":
-        import icet.tools  # noqa: F401  (imported before the memory baseline)
-    parent = almat.set_occupancy(almat.load_parent(), 0.5)
-    return lambda: almat.enumerate_table(parent, max_cell_size=size, min_cell_size=size,
-                                         backend=backend)
+        from ase.build import bulk
+        from icet.tools import enumerate_structures
+
+        allowed = name.split()[1].split("/")
+        return lambda: sum(1 for _ in enumerate_structures(bulk("Cu", "fcc", a=4.0), list(sizes), allowed))
+    raise SystemExit(f"{backend} runs only the fixed-composition cases")
 
 
-def worker(backend: str, size: int) -> dict:
-    """Run one backend at one size in this process and report what it took."""
-    job = _run(backend, size)
+def worker(backend: str, case: str, first: int, last: int) -> dict:
+    """Run one backend on one case in this process and report what it took."""
+    job = _job(backend, case, range(first, last + 1))
     base = _rss_mib()
     start, cpu = time.perf_counter(), time.process_time()
-    table = job()
-    return {"backend": backend, "size": size, "count": len(table), "time_s": time.perf_counter() - start,
-            "cpu_s": time.process_time() - cpu, "peak_mib": _rss_mib(), "extra_mib": _rss_mib() - base}
+    count = job()
+    return {"backend": backend, "case": case, "sizes": f"{first}-{last}", "count": count,
+            "wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu,
+            "peak_mib": _rss_mib(), "extra_mib": _rss_mib() - base}
 
 
-def available(backend: str) -> str | None:
-    """None if the backend can run here, else why not."""
-    if backend == "enumlib" and shutil.which("enum.x") is None:
-        return "enum.x is not on PATH (enumlib comes from conda-forge)"
-    return None
-
-
-def _subprocess(backend: str, size: int, cache: str) -> dict:
+def _subprocess(backend: str, case: str, sizes: range, cache: str) -> dict:
     env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-    proc = subprocess.run([sys.executable, __file__, "--worker", backend, str(size)],
-                          capture_output=True, text=True, env=env, check=False)
+    proc = subprocess.run([sys.executable, __file__, "--worker", backend, case, str(sizes.start),
+                           str(sizes.stop - 1)], capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
-        return {"backend": backend, "size": size, "error": proc.stderr.strip().splitlines()[-1]}
+        return {"backend": backend, "case": case, "sizes": f"{sizes.start}-{sizes.stop - 1}",
+                "error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def measure(backend: str, size: int) -> dict:
+def measure(backend: str, case: str, sizes: range) -> dict:
     """Run :func:`worker` in fresh interpreters: "fast" once with an empty numba cache, once warm."""
     with tempfile.TemporaryDirectory() as cache:
-        row = _subprocess(backend, size, cache)
+        row = _subprocess(backend, case, sizes, cache)
         if backend == "fast" and "error" not in row:
-            cold = row["time_s"]
-            row = _subprocess(backend, size, cache)
-            row["time_with_jit_s"] = cold
+            cold = row["cpu_s"]
+            row = _subprocess(backend, case, sizes, cache)
+            row["cold_cpu_s"] = cold
     return row
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 2], help="cell sizes (primitive cells)")
-    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
-    parser.add_argument("--skip-slow", action="store_true", help="skip icet at size 2 and up (minutes each)")
-    parser.add_argument("--worker", nargs=2, metavar=("BACKEND", "SIZE"), help=argparse.SUPPRESS)
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--no-icet", action="store_true", help="skip the icet reference")
+    parser.add_argument("--worker", nargs=4, metavar=("BACKEND", "CASE", "FIRST", "LAST"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker[0], int(args.worker[1]))))
+        backend, case, first, last = args.worker
+        print(json.dumps(worker(backend, case, int(first), int(last))))
         return 0
 
     print(f"machine: {machine()}")
     rows = []
-    for backend in args.backends:
-        why = available(backend)
-        if why:
-            print(f"skipping {backend}: {why}")
-            continue
-        for size in args.sizes:
-            if args.skip_slow and size >= SLOW.get(backend, 10**9):
-                print(f"skipping {backend} at size {size} (--skip-slow)")
-                continue
-            row = measure(backend, size)
-            rows.append(row)
-            print(f"  ran {backend} at size {size}", flush=True)
-    reference = "enumlib" if any(r["backend"] == "enumlib" and "error" not in r for r in rows) else "icet"
-    ref_time = {r["size"]: r["time_s"] for r in rows if r["backend"] == reference and "error" not in r}
-    print(f"\n{'backend':8} {'size':>4} {'count':>9} {'time/s':>8} {'cpu/s':>7} {'jit+time/s':>10} "
-          f"{'peak/MiB':>9} {'+MiB':>7} {'time/' + reference:>12}")
+    for case in args.cases:
+        _, sizes, icet_sizes, concentrations, _ = CASES[case]
+        runs = [("fast", sizes)]
+        if icet_sizes != sizes:
+            runs.append(("fast", icet_sizes))  # the same sizes as the reference, for the ratio
+        if not args.no_icet:
+            runs.append(("icet", icet_sizes))
+        if shutil.which("enum.x") and concentrations is None:
+            runs.append(("enumlib", sizes))
+        for backend, run_sizes in runs:
+            rows.append(measure(backend, case, run_sizes))
+            print(f"  ran {backend} on {case} at sizes {run_sizes.start}-{run_sizes.stop - 1}", flush=True)
+    reference = {(r["case"], r["sizes"]): r["cpu_s"] for r in rows
+                 if r["backend"] in ("icet", "enumlib") and "error" not in r}
+    print(f"\n{'case':9} {'backend':8} {'sizes':>6} {'count':>9} {'cpu/s':>8} {'wall/s':>8} {'cold/s':>7} "
+          f"{'peak/MiB':>9} {'+MiB':>6} {'cpu/ref':>8}")
+    agree = True
     for r in rows:
         if "error" in r:
-            print(f"{r['backend']:8} {r['size']:>4}  failed: {r['error']}")
+            print(f"{r['case']:9} {r['backend']:8} {r['sizes']:>6}  failed: {r['error']}")
             continue
-        ratio = f"{r['time_s'] / ref_time[r['size']]:.3f}" if r["size"] in ref_time else "-"
-        jit = f"{r['time_with_jit_s']:.2f}" if "time_with_jit_s" in r else "-"
-        print(f"{r['backend']:8} {r['size']:>4} {r['count']:>9} {r['time_s']:>8.2f} {r['cpu_s']:>7.2f} "
-              f"{jit:>10} {r['peak_mib']:>9.0f} {r['extra_mib']:>7.0f} {ratio:>12}")
-    counts = {}
+        ref = reference.get((r["case"], r["sizes"]))
+        ratio = f"{r['cpu_s'] / ref:.3f}" if ref and r["backend"] == "fast" else "-"
+        cold = f"{r['cold_cpu_s']:.2f}" if "cold_cpu_s" in r else "-"
+        print(f"{r['case']:9} {r['backend']:8} {r['sizes']:>6} {r['count']:>9} {r['cpu_s']:>8.2f} "
+              f"{r['wall_s']:>8.2f} {cold:>7} {r['peak_mib']:>9.0f} {r['extra_mib']:>6.0f} {ratio:>8}")
+    counts: dict[tuple[str, str], set[int]] = {}
     for r in rows:
         if "error" not in r:
-            counts.setdefault(r["size"], set()).add(r["count"])
-    for size, found in sorted(counts.items()):
-        print(f"size {size}: counts {'agree' if len(found) == 1 else 'DISAGREE: ' + str(sorted(found))}")
-    return 0 if all(len(v) == 1 for v in counts.values()) else 1
+            counts.setdefault((r["case"], r["sizes"]), set()).add(r["count"])
+    for (case, sizes), found in sorted(counts.items()):
+        ok = len(found) == 1
+        agree &= ok
+        print(f"{case} sizes {sizes}: counts {'agree' if ok else 'DISAGREE: ' + str(sorted(found))}")
+    return 0 if agree else 1
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ our count is exactly twice theirs.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 
 import numpy as np
@@ -35,8 +36,14 @@ from almat.hart_forcade import (
     enumerate_labelings,
     iter_labelings,
 )
-from almat.hnf import SymmetryError
-from almat.orderings import hermite_normal_form, orderings_from_cells, translations
+from almat.hnf import SymmetryError, hnfs_of_index
+from almat.orderings import (
+    disorder_of,
+    hermite_normal_form,
+    hermite_normal_forms,
+    orderings_from_cells,
+    translations,
+)
 from almat.structures import OccupancyError
 
 LATTICES = {
@@ -282,6 +289,63 @@ def test_argyrodite_size2_sample_is_distinct_and_not_superperiodic(argyrodite_si
     assert len(groups) == len(sample)
 
 
+# --- site-restricted lattices: every crystal once ------------------------------------------------
+
+
+def restricted(atoms: Atoms, allowed: list[list[str]]) -> Structure:
+    """A parent whose site i allows the species allowed[i] ("X" a vacancy), shared equally."""
+    structure = AseAtomsAdaptor.get_structure(atoms)
+    for i, names in enumerate(allowed):
+        structure.replace(i, {name: 1 / len(names) for name in names if name != "X"})
+    return structure
+
+
+HCP_CU_AU_AG = [["Cu", "Au"], ["Cu", "Au", "Ag"]]
+
+
+def test_hcp_with_different_species_sets_matches_icet():
+    """hcp's symmetry swaps its two sites; icet (which uses the symmetry of all active sites) agrees."""
+    atoms = LATTICES["hcp"]
+    parent = restricted(atoms, HCP_CU_AU_AG)
+    counts = count_labelings(parent, [1, 2, 3], "any")
+    for n in (1, 2, 3):
+        reference = sum(1 for _ in enumerate_structures(atoms, [n], HCP_CU_AU_AG))
+        assert counts[n] == reference == len(enumerate_labelings(parent, [n], "any")), n
+    assert counts[1] == 5  # 2 x 3 labellings; (Cu, Au) and (Au, Cu) are one crystal
+
+
+def test_hcp_with_different_species_sets_lists_every_crystal_once():
+    """Brute force at sizes 1 and 2: every labelling of every supercell (all HNFs) that is not
+    superperiodic is one of almat's orderings, and no two of almat's are the same crystal
+    (StructureMatcher with tight tolerances: the defaults also merge distinct hcp orderings)."""
+    parent = restricted(LATTICES["hcp"], HCP_CU_AU_AG)
+    matcher = StructureMatcher(ltol=0.01, stol=0.01, angle_tol=0.1)
+    sites, species = disorder_of(parent)
+    for n in (1, 2):
+        mine = enumerate_labelings(parent, [n], "any").structures()
+        every = []
+        for hnf in hnfs_of_index(n):
+            rows = np.array(list(itertools.product(*[range(len(species[c % 2])) for c in range(2 * n)])))
+            table = almat.Orderings(parent, sites, species, hnf[None], np.zeros(len(rows), dtype=np.int64),
+                                    rows.astype(np.int8))
+            every += [s for s in table.structures() if len(s.get_primitive_structure()) == len(s)]
+        groups = matcher.group_structures(mine + every)
+        assert all(sum(any(x is m for m in mine) for x in g) == 1 for g in groups), n
+        assert len(groups) == len(mine)
+
+
+def test_translation_between_different_sites_counts_once():
+    """CsCl with Cu/Au on one site and Cu/Au/Ag on the other: the body-centring translation maps
+    (Cu, Au) onto (Au, Cu), one crystal. icet, using CsCl's symmetry, lists it twice."""
+    atoms = Atoms("CuAu", scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5]], cell=np.eye(3) * 3.0, pbc=True)
+    parent = restricted(atoms, HCP_CU_AU_AG)
+    theirs = icet_structures(atoms, [1], HCP_CU_AU_AG)
+    mine = enumerate_labelings(parent, [1], "any").structures()
+    assert len(theirs) == 6 and len(mine) == count_labelings(parent, [1], "any")[1] == 5
+    groups = StructureMatcher(ltol=0.01, stol=0.01, angle_tol=0.1).group_structures(mine + theirs)
+    assert len(groups) == 5 and all(sum(any(x is m for m in mine) for x in g) == 1 for g in groups)
+
+
 # --- table conventions ---------------------------------------------------------------------------
 
 
@@ -296,6 +360,20 @@ def test_rows_sorted_reproducible_and_hnfs_canonical(argyrodite):
     for hnf in a.hnfs:
         assert np.array_equal(hermite_normal_form(hnf), hnf)
     assert a.labels.dtype == np.int8 and (a.labels[a.cell_sizes == 1][:, 2:] == -1).all()
+
+
+def test_hermite_normal_forms_by_their_definition():
+    """H = M U with U unimodular, H lower triangular, 0 <= H[i, k] < H[i, i]: checked on random matrices."""
+    rng = np.random.default_rng(1)
+    mats = rng.integers(-5, 6, size=(3000, 3, 3))
+    mats = mats[np.rint(np.abs(np.linalg.det(mats))) > 0]
+    h = hermite_normal_forms(mats)
+    u = np.linalg.solve(mats.astype(float), h.astype(float))
+    assert np.allclose(u, np.rint(u)) and np.allclose(np.abs(np.linalg.det(u)), 1)
+    assert (h[:, [0, 0, 1], [1, 2, 2]] == 0).all() and (np.diagonal(h, axis1=1, axis2=2) > 0).all()
+    for i, k in ((1, 0), (2, 0), (2, 1)):
+        assert ((0 <= h[:, i, k]) & (h[:, i, k] < h[:, i, i])).all()
+    assert all(np.array_equal(hermite_normal_form(m), x) for m, x in zip(mats[:50], h[:50]))
 
 
 def test_species_order_per_site_is_respected():

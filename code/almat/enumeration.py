@@ -18,9 +18,16 @@ Backends
     pymatgen's ``EnumerateStructureTransformation``, which runs enumlib's
     ``enum.x`` and ``makestr.x`` (conda-forge only).
 
-All three give the same set of orderings; they may pick different but
+The three give the same set of orderings, possibly with different but
 equivalent representatives (another supercell of the same shape class, or a
-symmetry-equivalent decoration).
+symmetry-equivalent decoration), where each species is disordered on one
+sublattice only, as in Li6PS5Cl (tested against icet at cell sizes 1 and 2).
+They differ where that does not hold: icet and enumlib restrict each species'
+total over the cell, so a species on several sublattices may move between
+them, while the fast backend fixes each sublattice's count by its occupancy;
+and where a translation that is not a lattice vector maps disordered sites
+with different species sets onto each other (CsCl with Cu/Au on one site and
+Cu/Au/Ag on the other), icet lists one crystal twice and the fast backend once.
 
 Split sites: ``min_distance`` (Å) forbids two atoms on disordered sites closer
 than that. The fast backend enumerates only those orderings (its rows are the

@@ -9,6 +9,16 @@ group ``G_H`` of site permutations (:func:`almat.hnf.site_permutations`), and
 two labellings of ``H`` are the same crystal exactly when ``G_H`` maps one onto
 the other (Hart & Forcade, Phys. Rev. B 77, 224115 (2008)).
 
+The symmetry is that of all disordered sites alike, whatever species each
+allows (enumlib's rule for site restrictions): an operation may carry a site
+that allows Cu/Au onto one that allows Cu/Au/Ag, and the image of a labelling
+counts only if it is a legal labelling (every species allowed where it lands,
+the composition rule met). So a crystal is listed once even when the
+symmetry swaps sites with different species sets (hcp with Cu/Au on one site
+and Cu/Au/Ag on the other: 5 orderings at cell size 1, not 6). When every
+operation keeps each site's species and counters, as in Li6PS5Cl, this is the
+plain group action.
+
 The enumeration walks the labellings of each ``H`` in lexicographic order
 (depth first, pruned by the composition limits) and keeps a labelling only if
 no element of ``G_H`` maps it onto a lexicographically smaller one (the orbit's
@@ -19,7 +29,8 @@ rows come out sorted.
 
 :func:`count_labelings` gives the same numbers without enumerating, by
 Burnside's lemma over ``G_H`` and Möbius inversion over the translation
-subgroups (to drop superperiodic labellings).
+subgroups (to drop superperiodic labellings), with inclusion-exclusion over
+the images of the site rules where operations change them.
 
 Split sites (``min_distance``): no two occupied disordered sites may be closer
 than ``min_distance`` Å (:mod:`almat.exclusion`). The walk then never occupies
@@ -49,6 +60,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import combinations
 from fractions import Fraction
 
 import numba
@@ -73,6 +85,9 @@ MAX_COUNT_WORK = 4_000_000
 #: Most blocks that the exclusion count keeps open at once (its states grow as 2 to this power).
 MAX_FRONTIER = 14
 
+#: Most distinct images of the site rules per supercell (counting takes 2 to this power terms).
+MAX_PATTERNS = 8
+
 
 class ConcentrationError(AlmatError, ValueError):
     """A concentration restriction names an unknown species or an impossible range."""
@@ -90,10 +105,15 @@ class EnumerationTooLargeError(AlmatError, ValueError):
 class _Problem:
     """Everything about the parent and the composition rule that does not depend on ``N``.
 
-    Internally a sublattice's species are numbered in the order of its first
-    site, so every symmetry operation keeps labels as they are; ``to_output``
-    renumbers them to each site's own order (that of :func:`disorder_of`).
-    Each label may feed one counter (a species count that is restricted).
+    Internally the species of an orbit of disordered sites (under the symmetry
+    of all disordered sites, ``sym``) are numbered in the order they first
+    appear on its sites, and each site keeps the ones it allows, so an
+    operation that maps a site onto one with the same species keeps labels as
+    they are; ``to_output`` renumbers them to each site's own order (that of
+    :func:`disorder_of`). Each label may feed one counter (a species count that
+    is restricted). ``role`` tells sites apart that differ in allowed species
+    or counters: an operation that maps every site onto one of the same role
+    maps legal labellings onto legal labellings.
     """
 
     parent: Structure
@@ -108,6 +128,10 @@ class _Problem:
     low: np.ndarray  # (K,) lowest fraction of per_cell allowed
     high: np.ndarray  # (K,) highest fraction
     near: Neighbours | None  # pairs closer than min_distance, or None without exclusion
+    names: tuple[str, ...]  # (S,) every species of the disordered sites
+    gid: np.ndarray  # (d, L) species number of internal label l of site j, or -1
+    lid: np.ndarray  # (d, S) internal label of species s on site j, or -1 where not allowed
+    role: np.ndarray  # (d,) sites with equal role allow the same species, feeding the same counters
 
     @property
     def occupied_counter(self) -> np.ndarray:
@@ -146,13 +170,21 @@ def _problem(parent: Structure, concentrations, symprec: float,
             f"concentrations must be None (fixed by the occupancies), 'any', or a dict such as "
             f"{{'Li+': (0.25, 0.75)}}; got {concentrations!r}."
         )
-    sym = site_symmetry(parent, sites, symprec=symprec, use_occupancy=fixed)
+    # Operations: the symmetry of all disordered sites alike (enumlib's rule); an image that puts
+    # a species where it is not allowed is simply not a labelling. Composition sublattices: sites
+    # with the same species and occupancies that symmetry relates (also checks the cell is primitive).
+    sublattice = site_symmetry(parent, sites, symprec=symprec, use_occupancy=fixed).sublattice
+    sym = site_symmetry(parent, sites, symprec=symprec, alike=True)
     d = len(sites)
     width = max(len(s) for s in species)
     nlab = np.array([len(s) for s in species], dtype=np.int64)
-    internal = [species[int(np.flatnonzero(sym.sublattice == sym.sublattice[j])[0])] for j in range(d)]
+    internal = []
+    for j in range(d):
+        order = dict.fromkeys(name for k in np.flatnonzero(sym.sublattice == sym.sublattice[j])
+                              for name in species[k])
+        internal.append(tuple(name for name in order if name in species[j]))
     to_output = np.tile(np.arange(width, dtype=np.int8), (d, 1))
-    for j in range(d):  # equivalent sites share one species set (spglib types include species)
+    for j in range(d):
         to_output[j, : nlab[j]] = [species[j].index(name) for name in internal[j]]
     counter = np.full((d, width), -1, dtype=np.int64)
     if fixed:
@@ -162,7 +194,7 @@ def _problem(parent: Structure, concentrations, symprec: float,
             occ = {str(sp): float(x) for sp, x in parent[int(sites[j])].species.items()}
             occ.setdefault(VACANCY, 1.0 - sum(occ.values()))
             for lab, name in enumerate(internal[j]):
-                key = (int(sym.sublattice[j]), name)
+                key = (int(sublattice[j]), name)
                 if key not in keys:
                     keys[key] = len(keys)
                     low.append(occ[name])
@@ -178,8 +210,18 @@ def _problem(parent: Structure, concentrations, symprec: float,
     for j in range(d):
         occupied[j, : nlab[j]] = [name != VACANCY for name in internal[j]]
     near = None if min_distance is None else neighbours(parent, min_distance)
+    names = tuple(dict.fromkeys(name for names in internal for name in names))
+    gid = np.full((d, width), -1, dtype=np.int64)
+    lid = np.full((d, len(names)), -1, dtype=np.int64)
+    for j in range(d):
+        for lab, name in enumerate(internal[j]):
+            gid[j, lab] = names.index(name)
+            lid[j, names.index(name)] = lab
+    roles: dict[tuple, int] = {}
+    role = np.array([roles.setdefault((tuple(lid[j]), tuple(counter[j])), len(roles)) for j in range(d)],
+                    dtype=np.int64)
     return _Problem(parent, sites, species, sym, nlab, occupied, counter, to_output, per_cell,
-                    np.asarray(low_a, float), np.asarray(high_a, float), near)
+                    np.asarray(low_a, float), np.asarray(high_a, float), near, names, gid, lid, role)
 
 
 def _parse_concentrations(concentrations: Mapping, internal: list[tuple[str, ...]],
@@ -207,7 +249,7 @@ def _parse_concentrations(concentrations: Mapping, internal: list[tuple[str, ...
     return np.array(low, dtype=float), np.array(high, dtype=float)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, no_cpython_wrapper=True)
 def _is_canonical(lab, src, is_translation):
     """True if no permutation maps ``lab`` to a smaller labelling and no translation fixes it."""
     m = lab.shape[0]
@@ -223,9 +265,58 @@ def _is_canonical(lab, src, is_translation):
     return True
 
 
+@numba.njit(cache=True, no_cpython_wrapper=True)
+def _is_canonical_legal(lab, src, is_translation, gid, lid, counter, lo, hi):
+    """:func:`_is_canonical` where an image may put a species where it is not allowed.
+
+    The image of ``lab`` under ``g`` carries, at position ``c``, the species of
+    position ``src[g, c]``, as site ``c``'s label (``lid[c % d, gid[...]]``, -1
+    if not allowed there). Only legal images (every species allowed, counters
+    within ``[lo, hi]``) are members of the orbit, so a smaller image rejects
+    ``lab`` only if it is legal.
+    """
+    m = lab.shape[0]
+    d = gid.shape[0]
+    counts = np.zeros(lo.shape[0], dtype=np.int64)
+    for g in range(src.shape[0]):
+        c = 0
+        v = lab[0]
+        while c < m:
+            s = src[g, c]
+            v = lid[c % d, gid[s % d, lab[s]]]
+            if v != lab[c]:
+                break
+            c += 1
+        if c == m:
+            if is_translation[g]:
+                return False
+            continue
+        if v < 0 or v > lab[c]:
+            continue
+        legal = True
+        for q in range(lo.shape[0]):
+            counts[q] = 0
+        for e in range(m):
+            s = src[g, e]
+            v = lid[e % d, gid[s % d, lab[s]]]
+            if v < 0:
+                legal = False
+                break
+            if counter[e, v] >= 0:
+                counts[counter[e, v]] += 1
+        if legal:
+            for q in range(lo.shape[0]):
+                if counts[q] < lo[q] or counts[q] > hi[q]:
+                    legal = False
+                    break
+        if legal:
+            return False
+    return True
+
+
 @numba.njit(cache=True)
 def _enumerate_cell(nlab, counter, lo, hi, cap, src, is_translation, occupied, occ_counter,
-                    nbr_ptr, nbr, clique, lonely, out, width):
+                    nbr_ptr, nbr, clique, lonely, relabel, gid, lid, out, width):
     """Depth-first walk over the labellings of one supercell, keeping orbit representatives.
 
     ``nlab[c]``, ``counter[c, l]`` and ``occupied[c, l]`` are per position;
@@ -235,12 +326,15 @@ def _enumerate_cell(nlab, counter, lo, hi, cap, src, is_translation, occupied, o
     are the later positions that may not hold an atom when ``c`` does,
     ``clique[c]`` a clique of the exclusion graph holding ``c`` (one atom at
     most each) and ``lonely[c]`` marks positions that can never hold an atom.
-    Row ``i`` is written to ``out[i * width: i * width + m]`` while it fits;
+    ``relabel``: some element of the group maps a site onto one with other
+    species or counters (see :func:`_is_canonical_legal`). Row ``i`` is written to ``out[i * width: i * width + m]`` while it fits;
     returns the number of rows found.
     """
     m = nlab.shape[0]
     nk = lo.shape[0]
-    lab = np.full(m, -1, dtype=np.int8)
+    lab = np.empty(m, dtype=np.int8)
+    for c in range(m):
+        lab[c] = -1
     counts = np.zeros(nk, dtype=np.int64)
     blocked = np.zeros(m, dtype=np.int64)  # atoms next to c among earlier positions (+1 if lonely)
     avail = np.zeros(m, dtype=np.int64)  # per clique: open positions that could still hold an atom
@@ -310,16 +404,20 @@ def _enumerate_cell(nlab, counter, lo, hi, cap, src, is_translation, occupied, o
         if c < m - 1:
             c += 1
             continue
-        if _is_canonical(lab, src, is_translation):
+        if relabel:
+            canonical = _is_canonical_legal(lab, src, is_translation, gid, lid, counter, lo, hi)
+        else:
+            canonical = _is_canonical(lab, src, is_translation)
+        if canonical:
             if n < capacity:
-                out[n * width: n * width + m] = lab
+                for e in range(m):
+                    out[n * width + e] = lab[e]
             n += 1
     return n
 
 
-def _group(problem: _Problem, hnf: np.ndarray, stab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _group(perms: np.ndarray, is_translation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Inverse permutations of ``G_H`` without duplicates or the identity, and which are translations."""
-    perms, is_translation = site_permutations(hnf, problem.sym, stab)
     unique, first, inverse = np.unique(perms, axis=0, return_index=True, return_inverse=True)
     flags = np.zeros(len(unique), dtype=bool)
     np.logical_or.at(flags, inverse.ravel(), is_translation)
@@ -358,6 +456,8 @@ def _exclusion_tables(edges: np.ndarray, lonely: np.ndarray) -> tuple[np.ndarray
     all that clique's members neighbour; a clique is named by its first position.
     """
     m = len(lonely)
+    if not len(edges):
+        return np.zeros(m + 1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.arange(m, dtype=np.int64)
     order = np.argsort(edges[:, 0], kind="stable")
     nbr = np.ascontiguousarray(edges[order, 1])
     nbr_ptr = np.zeros(m + 1, dtype=np.int64)
@@ -397,23 +497,25 @@ def iter_labelings(parent: Structure, sizes: Iterable[int], concentrations=None,
         supercells in increasing order.
     """
     problem = _problem(parent, concentrations, symprec, min_distance)
-    for n, hnf, stab, count in _plan(problem, _check_sizes(sizes, problem), max_rows):
+    for n, hnf, group, count in _plan(problem, _check_sizes(sizes, problem), max_rows):
         m = n * len(problem.sites)
         labels = np.empty((count, m), dtype=np.int8)
-        _fill(problem, n, hnf, stab, count, labels.reshape(-1), m)
+        _fill(problem, n, hnf, group, count, labels.reshape(-1), m)
         yield hnf, labels
 
 
 def _plan(problem: _Problem, sizes: list[int],
-          max_rows: int | None) -> list[tuple[int, np.ndarray, np.ndarray, int]]:
-    """(size, HNF, stabiliser, number of orderings) of every supercell, refused if over ``max_rows`` in all."""
+          max_rows: int | None) -> list[tuple[int, np.ndarray, tuple[np.ndarray, np.ndarray], int]]:
+    """(size, HNF, its group as :func:`site_permutations` gives it, number of orderings) of every
+    supercell, refused if over ``max_rows`` in all."""
     plan = []
     for n in sizes:
         bounds = problem.bounds(n)
         if bounds is None:
             continue
         for hnf, stab in distinct_supercells(n, problem.sym.rotations):
-            plan.append((n, hnf, stab, _count_cell(problem, hnf, stab, *bounds)))
+            group = site_permutations(hnf, problem.sym, stab)
+            plan.append((n, hnf, group, _count_cell(problem, hnf, group[0], *bounds)))
     total = sum(p[3] for p in plan)
     if max_rows is not None and total > max_rows:
         width = max(sizes) * len(problem.sites)
@@ -446,17 +548,19 @@ def _suggestion(problem: _Problem) -> str:
             "keeps atoms off both and leaves far fewer orderings. ")
 
 
-def _fill(problem: _Problem, n: int, hnf: np.ndarray, stab: np.ndarray, count: int,
+def _fill(problem: _Problem, n: int, hnf: np.ndarray, group: tuple[np.ndarray, np.ndarray], count: int,
           out: np.ndarray, width: int) -> None:
     """Enumerate the orderings of one supercell into ``out`` (flat, row stride ``width``), output labels."""
     lo, hi = problem.bounds(n)
     nlab, counter, occupied, cap = _position_tables(problem, n, lo)
-    src, is_translation = _group(problem, hnf, stab)
+    src, is_translation = _group(*group)
     edges, lonely = _exclusion_graph(problem, hnf)
     nbr_ptr, nbr, clique = _exclusion_tables(edges, lonely)
+    roles = problem.role[np.arange(len(nlab)) % len(problem.sites)]
+    relabel = bool(np.any(roles[src] != roles))
     found = _enumerate_cell(nlab, counter, lo, hi, cap, src, is_translation, occupied,
-                            problem.occupied_counter, nbr_ptr, nbr, clique, lonely,
-                            out[: count * width], width)
+                            problem.occupied_counter, nbr_ptr, nbr, clique, lonely, relabel,
+                            problem.gid, problem.lid, out[: count * width], width)
     if found != count:
         raise ArithmeticError(f"Supercell {hnf.tolist()}: the walk found {found} orderings but "
                               f"Burnside's lemma counts {count}.")
@@ -587,8 +691,8 @@ def enumerate_labelings(parent: Structure, sizes: Iterable[int], concentrations=
     flat = table.reshape(-1)
     hnfs, index = [], []
     row = 0
-    for n, hnf, stab, count in plan:
-        _fill(problem, n, hnf, stab, count, flat[row * width:], width)
+    for n, hnf, group, count in plan:
+        _fill(problem, n, hnf, group, count, flat[row * width:], width)
         hnfs.append(hnf)
         index.append(np.full(count, len(hnfs) - 1, dtype=np.int64))
         row += count
@@ -632,39 +736,143 @@ def count_labelings(parent: Structure, sizes: Iterable[int], concentrations=None
     for n in _check_sizes(sizes, problem):
         bounds = problem.bounds(n)
         counts[n] = 0 if bounds is None else sum(
-            _count_cell(problem, hnf, stab, *bounds)
+            _count_cell(problem, hnf, site_permutations(hnf, problem.sym, stab)[0], *bounds)
             for hnf, stab in distinct_supercells(n, problem.sym.rotations))
     return counts
 
 
-def _count_cell(problem: _Problem, hnf: np.ndarray, stab: np.ndarray, lo: np.ndarray,
+def _count_cell(problem: _Problem, hnf: np.ndarray, perms: np.ndarray, lo: np.ndarray,
                 hi: np.ndarray) -> int:
-    perms, _ = site_permutations(hnf, problem.sym, stab)
+    """Orderings of one supercell: Burnside over ``G_H`` and inclusion-exclusion over the images of the rules.
+
+    An element ``h`` of ``G_H`` may move a site's species onto a site with other
+    allowed species or counters; ``h`` then maps the legal labellings ``X`` onto
+    another set ``hX`` (its "pattern"). Orbits meeting ``X`` are the orbits in
+    the union of the patterns, and a labelling fixed by ``g`` lies in that union
+    as often as inclusion-exclusion over the patterns says. With one pattern
+    (every operation keeps species and counters, as in Li6PS5Cl) this is plain Burnside.
+    """
     zs = translations(hnf)
     d = len(problem.sites)
     shift = [(translation_index(zs + zu, hnf)[:, None] * d + np.arange(d)).ravel() for zu in zs]
     graph = _exclusion_graph(problem, hnf)
+    terms = _pattern_terms(problem, perms, lo, hi, len(zs))
+    plain = problem.near is None and len(terms) == 1
+    memo: dict[bytes, int] = {}
     total = 0
     for members, mu in _mobius_subgroups(hnf):
-        for perm in perms:
-            blocks = _orbit_labels([perm] + [shift[u] for u in members])
-            total += mu * _fixed_count(problem, blocks, lo, hi, graph, len(zs))
+        blocks = _orbit_labels(perms, [shift[u] for u in members])
+        if plain:  # fix(<g, T>) depends only on how many blocks of each size each site has
+            profiles, multiplicity = _block_profiles(blocks, d)
+            for row, times in zip(profiles, multiplicity.tolist()):
+                key = row.tobytes()
+                if key not in memo:
+                    memo[key] = _profile_count(problem, row, blocks.shape[1], lo, hi)
+                total += mu * times * memo[key]
+            continue
+        for row in blocks:
+            for sign, allowed, counters, low, high in terms:
+                total += sign * mu * _fixed_count(problem, row, allowed, counters, low, high, graph, len(zs))
     order = len(perms)
     if total % order:
         raise ArithmeticError(f"Burnside sum {total} is not a multiple of |G| = {order}.")
     return total // order
 
 
-def _orbit_labels(perms: list[np.ndarray]) -> np.ndarray:
-    """Smallest position in the orbit of each position under the group the perms generate."""
-    comp = np.arange(len(perms[0]))
+def _pattern_terms(problem: _Problem, perms: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                   n: int) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Inclusion-exclusion terms over the distinct images ``hX`` of the rules.
+
+    Returns (sign, allowed ``(m, S)``, counters ``(q, m, S)``, low, high) per
+    non-empty set of ``q`` patterns: species ``s`` may sit at position ``p`` if
+    every pattern allows it, and then feeds counter ``counters[i, p, s]`` of
+    pattern ``i`` (numbered ``i * K + k``; -1 for none), each held to ``[lo, hi]``.
+    """
+    d = len(problem.sites)
+    k = len(lo)
+    if problem.role.max() == 0:  # every site has the same rules: one pattern, X itself
+        m = perms.shape[1]
+        allowed = np.broadcast_to(problem.lid[0] >= 0, (m, len(problem.names)))
+        counters = np.where(allowed, problem.counter[0][np.maximum(problem.lid[0], 0)], -1)[None]
+        return [(1, allowed, counters, lo, hi)]
+    first = np.array([int(np.flatnonzero(problem.role == r)[0]) for r in range(problem.role.max() + 1)])
+    allowed_role = problem.lid[first] >= 0  # (R, S)
+    counter_role = np.where(allowed_role, np.take_along_axis(problem.counter[first],
+                                                             np.maximum(problem.lid[first], 0), axis=1), -1)
+    src = np.argsort(perms, axis=1)  # the species at position p of h L comes from position src[p]
+    patterns = np.unique(problem.role[src % d], axis=0)
+    if len(patterns) > MAX_PATTERNS:
+        raise EnumerationTooLargeError(
+            f"At cell size {n} the symmetry moves sites onto sites with other allowed species in "
+            f"{len(patterns)} different ways; counting exactly would need 2^{len(patterns)} terms (at "
+            f"most 2^{MAX_PATTERNS} are feasible). Give symmetry-equivalent sites the same species."
+        )
+    terms = []
+    for q in range(1, len(patterns) + 1):
+        for chosen in combinations(range(len(patterns)), q):
+            allowed = np.logical_and.reduce([allowed_role[patterns[i]] for i in chosen])
+            counters = np.stack([np.where(counter_role[patterns[i]] >= 0, counter_role[patterns[i]] + a * k, -1)
+                                 for a, i in enumerate(chosen)])
+            terms.append(((-1) ** (q + 1), allowed, counters, np.tile(lo, q), np.tile(hi, q)))
+    return terms
+
+
+def _orbit_labels(perms: np.ndarray, extra: list[np.ndarray]) -> np.ndarray:
+    """``(G, m)``: smallest position in the orbit of each position under ``<perms[g], extra>``, for every ``g``.
+
+    Minimum propagation along every generator, with pointer jumping (a position's
+    label's label is in the same orbit), until nothing changes.
+    """
+    g, m = perms.shape
+    rows = np.arange(g)[:, None]
+    comp = np.tile(np.arange(m), (g, 1))
     while True:
-        new = comp
-        for p in perms:
-            new = np.minimum(new, new[p])
+        new = np.minimum(comp, comp[rows, perms])
+        for p in extra:
+            new = np.minimum(new, new[:, p])
+        new = new[rows, new]
         if np.array_equal(new, comp):
             return comp
         comp = new
+
+
+def _block_profiles(blocks: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct block profiles and how often each occurs among the rows of ``blocks``.
+
+    Profile entry ``j * (m + 1) + k`` counts the blocks of size ``k`` headed by site ``j``.
+    """
+    g, m = blocks.shape
+    width = d * (m + 1)
+    sizes = np.bincount((blocks + (np.arange(g) * m)[:, None]).ravel(), minlength=g * m).reshape(g, m)
+    row, head = np.nonzero(blocks == np.arange(m))
+    where = row * width + (head % d) * (m + 1) + sizes[row, head]
+    profile = np.bincount(where, minlength=g * width).reshape(g, width)
+    keys = np.ascontiguousarray(profile).view(np.dtype((np.void, width * 8))).ravel()
+    _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    return profile[first], counts
+
+
+def _profile_count(problem: _Problem, profile: np.ndarray, m: int, lo: np.ndarray, hi: np.ndarray) -> int:
+    """Labellings constant on blocks with this profile whose counter totals lie in ``[lo, hi]``."""
+    groups = [(int(i) // (m + 1), int(i) % (m + 1), int(profile[i])) for i in np.flatnonzero(profile)]
+    if not len(lo):
+        return int(np.prod([int(problem.nlab[j]) ** times for j, _, times in groups], dtype=object))
+    states = {tuple([0] * len(lo)): 1}
+    for j, size, times in groups:
+        for _ in range(times):
+            new: dict[tuple[int, ...], int] = {}
+            for state, ways in states.items():
+                for lab in range(int(problem.nlab[j])):
+                    k = int(problem.counter[j, lab])
+                    if k >= 0:
+                        if state[k] + size > hi[k]:
+                            continue
+                        key = state[:k] + (state[k] + size,) + state[k + 1:]
+                    else:
+                        key = state
+                    new[key] = new.get(key, 0) + ways
+            states = new
+    return sum(w for st, w in states.items() if all(x >= a for x, a in zip(st, lo)))
 
 
 def _block_graph(blocks: np.ndarray, graph: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
@@ -705,55 +913,87 @@ def _block_graph(blocks: np.ndarray, graph: tuple[np.ndarray, np.ndarray]) -> tu
     return heads[order], banned[order], renamed, last
 
 
-def _fixed_count(problem: _Problem, blocks: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                 graph: tuple[np.ndarray, np.ndarray], n: int) -> int:
-    """Labellings constant on each block, with counter totals in ``[lo, hi]`` and no two atoms excluding.
+def _fixed_count(problem: _Problem, blocks: np.ndarray, allowed: np.ndarray, counters: np.ndarray,
+                 lo: np.ndarray, hi: np.ndarray, graph: tuple[np.ndarray, np.ndarray], n: int) -> int:
+    """Labellings constant on each block, allowed everywhere, with counter totals in ``[lo, hi]`` and
+    no two atoms excluding each other.
 
-    Blocks are processed one by one (``step`` ``s``); a state is the counter
-    totals and the set of atom-holding blocks that still have an unprocessed
-    neighbour. Without exclusion that set is always empty.
+    Blocks are processed one by one (step ``s``); a state is the counter totals
+    and the set of atom-holding blocks that still have an unprocessed neighbour.
+    Without exclusion that set is always empty.
     """
-    d = len(problem.sites)
     heads, banned, adjacent, last = _block_graph(blocks, graph)
-    sizes = np.bincount(blocks)[heads]
-    opened = np.zeros(len(heads) + 1, dtype=np.int64)
-    np.add.at(opened, np.arange(len(heads))[last > np.arange(len(heads))], 1)
-    np.add.at(opened, last[last > np.arange(len(heads))], -1)
-    if len(heads) and np.cumsum(opened).max() > MAX_FRONTIER:
+    nb, m = len(heads), len(blocks)
+    opened = np.zeros(nb + 1, dtype=np.int64)
+    np.add.at(opened, np.arange(nb)[last > np.arange(nb)], 1)
+    np.add.at(opened, last[last > np.arange(nb)], -1)
+    if nb and np.cumsum(opened).max() > MAX_FRONTIER:
         raise EnumerationTooLargeError(
             f"min_distance={problem.near.min_distance:g} Å links so many sites at cell size {n} that "
             f"counting exactly would track {int(np.cumsum(opened).max())} linked groups of sites at "
             f"once (at most {MAX_FRONTIER} are feasible). Use a smaller min_distance (one that only "
             "separates the closest pairs) or smaller cell sizes."
         )
+    options = _block_options(problem, blocks, heads, allowed, counters)
     closing: dict[int, list[int]] = {}
     for s, t in enumerate(last.tolist()):
         if t > s:
             closing.setdefault(t, []).append(s)
+    hi_list = hi.tolist()
     states = {((), tuple([0] * len(lo))): 1}
-    for s, (head, size) in enumerate(zip(heads.tolist(), sizes.tolist())):
-        j = head % d
+    for s in range(nb):
         done = closing.get(s, ())
         new: dict[tuple, int] = {}
         for (atoms, state), ways in states.items():
             crowded = banned[s] or any(a in adjacent[s] for a in atoms)
-            for lab in range(int(problem.nlab[j])):
-                atom = problem.occupied[j, lab]
+            for atom, steps in options[s]:
                 if atom and crowded:
                     continue
-                k = int(problem.counter[j, lab])
-                if k >= 0:
-                    if state[k] + size > hi[k]:
-                        continue
-                    key = state[:k] + (state[k] + size,) + state[k + 1:]
-                else:
-                    key = state
+                key = list(state)
+                for k, c in steps:
+                    key[k] += c
+                if any(key[k] > hi_list[k] for k, _ in steps):
+                    continue
                 after = atoms + (s,) if atom and last[s] > s else atoms
                 if done:
                     after = tuple(a for a in after if a not in done)
-                new[(after, key)] = new.get((after, key), 0) + ways
+                entry = (after, tuple(key))
+                new[entry] = new.get(entry, 0) + ways
         states = new
     return sum(w for (_, st), w in states.items() if all(x >= a for x, a in zip(st, lo)))
+
+
+def _block_options(problem: _Problem, blocks: np.ndarray, heads: np.ndarray, allowed: np.ndarray,
+                   counters: np.ndarray) -> list[list[tuple[bool, list[tuple[int, int]]]]]:
+    """For each block (in processing order): per species allowed on all its positions, whether it is
+    an atom and which counters it raises by how much."""
+    nb, m = len(heads), len(blocks)
+    step = np.empty(m, dtype=np.int64)
+    step[heads] = np.arange(nb)
+    by_block = np.argsort(step[blocks], kind="stable")
+    starts = np.searchsorted(step[blocks][by_block], np.arange(nb))
+    sizes = np.diff(np.append(starts, m)).tolist()
+    ok = np.logical_and.reduceat(allowed[by_block], starts, axis=0)
+    grouped = counters[:, by_block, :]
+    low = np.minimum.reduceat(grouped, starts, axis=1)
+    same = (low == np.maximum.reduceat(grouped, starts, axis=1))
+    atom = [name != VACANCY for name in problem.names]
+    options = []
+    for b in range(nb):
+        here = []
+        for s in np.flatnonzero(ok[b]).tolist():
+            steps: dict[int, int] = {}
+            for i in range(len(counters)):
+                if same[i, b, s]:
+                    if low[i, b, s] >= 0:
+                        steps[int(low[i, b, s])] = steps.get(int(low[i, b, s]), 0) + sizes[b]
+                else:
+                    seg = grouped[i, starts[b]: starts[b] + sizes[b], s]
+                    for k in seg[seg >= 0].tolist():
+                        steps[k] = steps.get(k, 0) + 1
+            here.append((atom[s], list(steps.items())))
+        options.append(here)
+    return options
 
 
 def _mobius_subgroups(hnf: np.ndarray) -> list[tuple[list[int], int]]:

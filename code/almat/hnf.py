@@ -25,7 +25,7 @@ import spglib
 from pymatgen.core import Structure
 
 from almat.errors import AlmatError
-from almat.orderings import hermite_normal_form, translation_index, translations
+from almat.orderings import hermite_normal_forms, translation_index, translations
 
 
 class SymmetryError(AlmatError, ValueError):
@@ -59,7 +59,7 @@ class SiteSymmetry:
 
 
 def site_symmetry(parent: Structure, sites: np.ndarray, symprec: float = 1e-3,
-                  use_occupancy: bool = True) -> SiteSymmetry:
+                  use_occupancy: bool = True, alike: bool = False) -> SiteSymmetry:
     """Space-group operations of ``parent`` and how they move its disordered sites.
 
     Parameters
@@ -73,13 +73,22 @@ def site_symmetry(parent: Structure, sites: np.ndarray, symprec: float = 1e-3,
         Distance tolerance of spglib, in Å.
     use_occupancy
         Tell sites apart by their occupancies as well as their species.
+    alike
+        Treat all disordered sites as one kind whatever their species (the
+        symmetry of the lattice of active sites, as enumlib uses); ordered sites
+        still keep their species. Pure translations between disordered sites of
+        different kinds are then allowed.
     """
+    disordered = set(int(i) for i in sites)
     keys: dict[tuple, int] = {}
     types = []
-    for site in parent:
-        occ = sorted((str(sp), round(float(x), 6) if use_occupancy else 0.0)
-                     for sp, x in site.species.items())
-        types.append(keys.setdefault(tuple(occ), len(keys) + 1))
+    for i, site in enumerate(parent):
+        if alike and i in disordered:
+            occ: tuple = ("disordered",)
+        else:
+            occ = tuple(sorted((str(sp), round(float(x), 6) if use_occupancy else 0.0)
+                               for sp, x in site.species.items()))
+        types.append(keys.setdefault(occ, len(keys) + 1))
     cell = (parent.lattice.matrix, parent.frac_coords, types)
     ops = spglib.get_symmetry(cell, symprec=symprec)
     if ops is None:
@@ -87,7 +96,7 @@ def site_symmetry(parent: Structure, sites: np.ndarray, symprec: float = 1e-3,
                             "structure for overlapping sites.")
     rotations = np.asarray(ops["rotations"], dtype=np.int64)
     shifts_frac = np.asarray(ops["translations"], dtype=float)
-    if np.sum(np.all(rotations == np.eye(3, dtype=np.int64), axis=(1, 2))) > 1:
+    if not alike and np.sum(np.all(rotations == np.eye(3, dtype=np.int64), axis=(1, 2))) > 1:
         raise SymmetryError(
             "The parent structure is not a primitive cell: it is invariant under a "
             "translation shorter than its cell vectors, so every ordering would be counted "
@@ -158,19 +167,21 @@ def distinct_supercells(n: int, rotations: np.ndarray) -> list[tuple[np.ndarray,
         by row); ``stabiliser`` lists the operations with ``HNF(R H) = H``.
     """
     hnfs = hnfs_of_index(n)
-    keys = [tuple(h.ravel().tolist()) for h in hnfs]
-    seen: set[tuple] = set()
+    if n >= 1447:
+        raise ValueError(f"Supercells of index {n} are far beyond what can be enumerated.")
+    images = hermite_normal_forms(np.einsum("rab,kbc->krac", rotations, hnfs))
+    # Every image is one of the HNFs. Their six lower-triangle entries lie in [0, n]; read as digits
+    # base n + 1 they number the HNFs in the order hnfs_of_index sorts them (below 2^63 for n < 1447).
+    lower = [0, 3, 4, 6, 7, 8]
+    weights = (n + 1) ** np.arange(5, -1, -1, dtype=np.int64)
+    own = hnfs.reshape(-1, 9)[:, lower] @ weights
+    image = np.searchsorted(own, images.reshape(-1, 9)[:, lower] @ weights).reshape(len(hnfs), len(rotations))
+    seen = np.zeros(len(hnfs), dtype=bool)
     out = []
-    for hnf, key in zip(hnfs, keys):
-        if key in seen:
-            continue
-        stab = []
-        for k, rot in enumerate(rotations):
-            image = tuple(hermite_normal_form(rot @ hnf).ravel().tolist())
-            seen.add(image)
-            if image == key:
-                stab.append(k)
-        out.append((hnf, np.array(stab, dtype=np.int64)))
+    for k in range(len(hnfs)):
+        if not seen[k]:
+            seen[image[k]] = True
+            out.append((hnfs[k], np.flatnonzero(image[k] == k).astype(np.int64)))
     return out
 
 
@@ -192,16 +203,11 @@ def site_permutations(hnf: np.ndarray, sym: SiteSymmetry,
     """
     zs = translations(hnf)
     n, d = len(zs), sym.site_map.shape[1]
-    perms = np.empty((len(ops) * n, n * d), dtype=np.int64)
-    is_translation = np.zeros(len(ops) * n, dtype=bool)
-    identity = np.eye(3, dtype=np.int64)
-    for a, k in enumerate(ops):
-        moved = zs @ sym.rotations[k].T  # (n, 3): R z
-        base = moved[:, None, :] + sym.shift[k][None, :, :]  # (n, d, 3)
-        for u, zu in enumerate(zs):
-            t = translation_index((base + zu).reshape(-1, 3), hnf).reshape(n, d)
-            perms[a * n + u] = (t * d + sym.site_map[k][None, :]).ravel()
-            is_translation[a * n + u] = (np.array_equal(sym.rotations[k], identity)
-                                         and np.all(sym.site_map[k] == np.arange(d))
-                                         and not np.any(sym.shift[k]))
-    return perms, is_translation
+    moved = np.einsum("kab,nb->kna", sym.rotations[ops], zs)  # (ops, n, 3): R z
+    base = moved[:, :, None, :] + sym.shift[ops][:, None, :, :]  # (ops, n, d, 3)
+    every = base[:, None] + zs[None, :, None, None, :]  # (ops, u, n, d, 3)
+    t = translation_index(every.reshape(-1, 3), hnf).reshape(len(ops), n, n, d)
+    perms = (t * d + sym.site_map[ops][:, None, None, :]).reshape(len(ops) * n, n * d)
+    identity = (np.all(sym.rotations[ops] == np.eye(3, dtype=np.int64), axis=(1, 2))
+                & np.all(sym.site_map[ops] == np.arange(d), axis=1) & ~np.any(sym.shift[ops], axis=(1, 2)))
+    return perms, np.repeat(identity, n)

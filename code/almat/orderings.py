@@ -39,22 +39,38 @@ def hermite_normal_form(matrix: np.ndarray) -> np.ndarray:
     matrix
         3x3 integer matrix, columns are supercell vectors in primitive units.
     """
-    h = np.array(matrix, dtype=np.int64).copy()
-    if round(abs(np.linalg.det(h))) == 0:
-        raise ValueError(f"Singular supercell matrix {h.tolist()}")
-    n = h.shape[0]
-    for i in range(n):
-        # Euclid on row i over columns i..n-1 until only column i is non-zero there.
-        while np.any(h[i, i + 1:] != 0):
-            cols = [k for k in range(i, n) if h[i, k] != 0]
-            piv = min(cols, key=lambda k: abs(h[i, k]))
-            h[:, [i, piv]] = h[:, [piv, i]]
-            for k in range(i + 1, n):
-                h[:, k] -= (h[i, k] // h[i, i]) * h[:, i]
-        if h[i, i] < 0:
-            h[:, i] *= -1
-        for k in range(i):
-            h[:, k] -= (h[i, k] // h[i, i]) * h[:, i]
+    return hermite_normal_forms(np.asarray(matrix)[None])[0]
+
+
+def hermite_normal_forms(matrices: np.ndarray) -> np.ndarray:
+    """:func:`hermite_normal_form` of each of ``(k, 3, 3)`` integer matrices at once.
+
+    Row by row, Euclid on the row's entries from the diagonal on (the column
+    with the smallest non-zero entry becomes the pivot, the others are reduced
+    by it) until only the diagonal is non-zero, then the sign is fixed and the
+    entries left of the diagonal are reduced into ``[0, H[i, i])``.
+    """
+    h = np.array(matrices, dtype=np.int64).reshape(-1, 3, 3)
+    singular = np.rint(np.abs(np.linalg.det(h))) == 0
+    if singular.any():
+        raise ValueError(f"Singular supercell matrix {h[np.argmax(singular)].tolist()}")
+    big = np.iinfo(np.int64).max
+    for i in range(3):
+        while True:
+            todo = np.flatnonzero((h[:, i, i + 1:] != 0).any(axis=1))
+            if not len(todo):
+                break
+            sub = h[todo]
+            row = sub[:, i, i:]
+            pivot = i + np.argmin(np.where(row != 0, np.abs(row), big), axis=1)
+            k = np.arange(len(sub))
+            sub[k, :, i], sub[k, :, pivot] = sub[k, :, pivot], sub[k, :, i].copy()
+            for col in range(i + 1, 3):
+                sub[:, :, col] -= (sub[:, i, col] // sub[:, i, i])[:, None] * sub[:, :, i]
+            h[todo] = sub
+        h[h[:, i, i] < 0, :, i] *= -1
+        for col in range(i):
+            h[:, :, col] -= (h[:, i, col] // h[:, i, i])[:, None] * h[:, :, i]
     return h
 
 
