@@ -39,8 +39,8 @@ DEFAULT_STRATEGIES = ("random", "greedy", "lcb", "ei")
 AT = 30
 
 
-def plot(curves: pd.DataFrame, path: str) -> None:
-    """Regret against labels: median and quartile band per setup and baseline."""
+def plot(curves: pd.DataFrame, path: str, setup: str = "pairs 8 Å") -> None:
+    """Regret against labels for the strategies of one setup and the cheap baselines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -48,8 +48,14 @@ def plot(curves: pd.DataFrame, path: str) -> None:
 
     from almat.plots import plot_strategy_curves
 
+    suffix = f" [{setup}]"
+    keep = curves["strategy"].str.endswith(suffix) | ~curves["strategy"].str.contains(r"\[")
+    shown = curves[keep & (curves["n_labels"] <= 200)].copy()
+    shown["strategy"] = shown["strategy"].str.removesuffix(suffix)
     fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
-    plot_strategy_curves(curves[curves["n_labels"] <= 200], ax=ax, y="regret")
+    plot_strategy_curves(shown, ax=ax, y="regret")
+    ax.set_title(f"{setup} pair cluster vectors against the cheap baselines; "
+                 "median and quartiles over 10 runs", fontsize=10)
     ax.set_yscale("symlog", linthresh=1.0)
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -36,7 +36,7 @@ if workers == 0:  # the reference: StructOptimizer in a loop, one process
     energies = {}
     for key, s in items.items():
         out = opt.relax(s, fmax=0.05, steps=500, relax_cell=True, verbose=False)
-        energies[key] = out["trajectory"].energies[-1] / len(s)
+        energies[key] = float(out["trajectory"].energies[-1]) / len(s)
 else:
     with __import__("tempfile").TemporaryDirectory() as d:
         res = relax_many(items, os.path.join(d, "r.jsonl"), n_workers=workers,

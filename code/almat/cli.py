@@ -247,7 +247,7 @@ def _cmd_build_pool(args: argparse.Namespace) -> int:
     from almat.pool import POOL_DIR, build_pool
     from almat.relaxation import RelaxSettings
 
-    if args.screen_sample < 1 or args.workers < 1 or (args.threads is not None and args.threads < 1):
+    if args.screen_sample < 1 or (args.workers is not None and args.workers < 1) or args.threads < 1:
         raise ValueError("--screen-sample, --workers and --threads must be positive integers.")
     out = POOL_DIR if args.replace_shipped else Path(args.out)
     settings = RelaxSettings(fmax=args.fmax, steps=args.steps, relax_cell=not args.fixed_cell)
@@ -304,9 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--fixed-cell", action="store_true", help="relax atoms only")
     b.add_argument("--scheduler", default=None,
                    help="address of a running Dask scheduler (default: a LocalCluster here)")
-    b.add_argument("--workers", type=int, default=1, help="LocalCluster worker processes")
-    b.add_argument("--threads", type=int, default=None,
-                   help="torch threads per relaxation (default: cores / workers)")
+    b.add_argument("--workers", type=int, default=None,
+                   help="LocalCluster worker processes (default: one per core)")
+    b.add_argument("--threads", type=int, default=1, help="torch threads per relaxation")
     return parser
 
 

@@ -110,13 +110,17 @@ def _relax_task(key: str, structure: dict, settings: dict, torch_threads: int) -
     return {"key": key, **result.to_record()}
 
 
-def local_cluster(n_workers: int = 1, threads: int | None = None):
+def local_cluster(n_workers: int | None = None):
     """A ``LocalCluster`` of ``n_workers`` processes on 127.0.0.1, one task at a time each.
 
-    On two idle cores one worker whose CHGNet uses both cores relaxed a 26-atom
-    candidate in about 6 s, while two single-thread workers took 17-22 s each
-    (``benchmarks/relaxation.py`` prints the figures); so one worker is the default.
+    By default one worker per core, each relaxation on one torch thread:
+    on a 2-core machine shared with other work, ``benchmarks/relaxation.py``
+    measured 12.3 candidates per minute for 2 workers x 1 thread, 9.6 for
+    1 worker x 2 threads and 7.9 for CHGNet's StructOptimizer in a loop. Two
+    torch threads also slowed down by up to 5x whenever another process took
+    a core, while single-thread workers only shared it.
     """
+    n_workers = n_workers or os.cpu_count() or 1
     from dask.distributed import LocalCluster
 
     return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
@@ -125,7 +129,7 @@ def local_cluster(n_workers: int = 1, threads: int | None = None):
 
 def relax_many(structures: Mapping[str, Structure], path: str | Path,
                settings: RelaxSettings = RelaxSettings(), scheduler: str | None = None,
-               n_workers: int = 1, torch_threads: int | None = None,
+               n_workers: int | None = None, torch_threads: int = 1,
                progress: bool = True) -> dict[str, Relaxation]:
     """Relax every structure on a Dask cluster; results go to ``path`` as they finish.
 
@@ -141,10 +145,9 @@ def relax_many(structures: Mapping[str, Structure], path: str | Path,
         Address of a running Dask scheduler (``"tcp://host:8786"``); ``None``
         starts a ``LocalCluster`` of ``n_workers`` processes.
     n_workers
-        Worker processes of the local cluster.
+        Worker processes of the local cluster; one per core by default (see :func:`local_cluster`).
     torch_threads
-        Torch threads per task; by default the cores of this machine divided
-        among the local workers (on a remote cluster: 1 unless given).
+        Torch threads per relaxation.
     progress
         Show a progress bar.
 
@@ -161,8 +164,6 @@ def relax_many(structures: Mapping[str, Structure], path: str | Path,
     start_file(path, settings)
     todo = [k for k in structures if k not in done]
     if todo:
-        if torch_threads is None:
-            torch_threads = 1 if scheduler else max(1, (os.cpu_count() or 1) // n_workers)
         cluster = None if scheduler else local_cluster(n_workers)
         client = Client(scheduler if scheduler else cluster)
         try:

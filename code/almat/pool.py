@@ -347,7 +347,7 @@ def build_pool(directory: str | Path = "pools", cell_sizes: Sequence[int] = (1, 
                min_distance: float = MIN_LI_LI, screen_size: int | None = 3,
                screen_sample: int = 2000, seed: int = 0,
                settings: RelaxSettings = RelaxSettings(), scheduler: str | None = None,
-               n_workers: int = 1, torch_threads: int | None = None,
+               n_workers: int | None = None, torch_threads: int = 1,
                replace_shipped: bool = False, progress: bool = True) -> Pool:
     """Build the lesson's pools: every allowed ordering with three fidelities, and a screening set.
 
