@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from almat.acquisition import STRATEGIES
-from almat.campaign import compare_strategies
+from almat.evaluation import compare_strategies
 from almat.features import ClusterVectorFeaturizer
 from almat.pool import load_pool
 from machine import machine
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
           f"{args.budget}, {args.n_initial} random initial labels")
 
     curves = compare_strategies(pool, args.strategies, args.seeds, args.budget,
-                                featurizer=lambda orderings: features, n_initial=args.n_initial,
+                                features=features, n_initial=args.n_initial,
                                 mae=True)
     table = summarise(curves, args.budget)
     print(table.to_string(index=False))

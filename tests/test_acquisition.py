@@ -1,5 +1,6 @@
 """Acquisition: hand-derived scores, orderings on small pools, names, explanations and bad input."""
 
+import functools
 import math
 
 import numpy as np
@@ -8,6 +9,8 @@ import pytest
 from almat.acquisition import (
     STRATEGIES,
     AcquisitionError,
+    Strategy,
+    as_strategy,
     expected_improvement,
     explain,
     get_strategy,
@@ -116,3 +119,26 @@ def test_bad_input():
         expected_improvement([0.0], [0.1])
     with pytest.raises(AcquisitionError, match="kappa"):
         lcb([0.0], [0.1], kappa=-1)
+
+
+def test_a_strategy_is_resolved_once_into_name_function_and_explanation():
+    s = as_strategy("LCB")
+    assert s == Strategy("lcb", lcb) and as_strategy(s) is s
+    assert as_strategy("expected_improvement").name == "ei"
+    gentle = as_strategy(functools.partial(lcb, kappa=0.5))
+    assert gentle.name == "lcb(kappa=0.5)"
+    assert "μ − 0.5σ = -4.1050" in gentle.explain(-4.1, 0.01)  # the partial's kappa, not 2
+    np.testing.assert_array_equal(gentle(MU, SIGMA), lcb(MU, SIGMA, kappa=0.5))
+
+    def mine(mu, sigma, *, best=None, rng=None):
+        return -mu
+
+    assert as_strategy(mine).name == "mine" and "'mine'" in as_strategy(mine).explain(-4.1, 0.01)
+    with pytest.raises(AcquisitionError, match="thompson"):
+        as_strategy("thompson")
+
+
+@pytest.mark.parametrize("bad", [lambda mu, sigma, **kw: mu[:-1], lambda mu, sigma, **kw: mu * np.nan])
+def test_a_strategy_must_return_one_finite_score_per_candidate(bad):
+    with pytest.raises(AcquisitionError, match="one finite score per candidate"):
+        as_strategy(bad)(MU, SIGMA)

@@ -42,7 +42,7 @@ def pool(table):
 
 
 def new_app(pool, path, budget=BUDGET, **kwargs):
-    campaign = Campaign(pool, TableOracle(), strategy="lcb", seed=0, labels_path=path,
+    campaign = Campaign(pool, TableOracle(), strategy="lcb", seed=0, ledger_path=path,
                         n_initial=2, **kwargs)
     return LabelingApp(campaign, budget=budget)
 
@@ -188,9 +188,10 @@ def test_strategy_dropdown_changes_the_next_pick(app, path):
     app.compute_button.click()
     app.compute_button.click()  # the two random initial picks (n_initial=2)
     assert set(app.strategy_select.options) == {"random", "uncertainty", "greedy", "lcb", "ei"}
-    before = path.read_bytes()
+    before = saved(path)
     app.strategy_select.value = "greedy"
-    assert path.read_bytes() == before  # choosing a strategy records nothing by itself
+    # the choice is recorded (a resumed campaign goes on with it), but labels nothing
+    assert saved(path) == before + [dict(saved(path)[-1], type="strategy", strategy="greedy")]
     assert app.campaign.strategy == "greedy" and "greedy" in app.query_html.value
     event = assert_click_records_one_line(app, path)
     assert event["strategy"] == "greedy"
@@ -202,7 +203,7 @@ def test_set_strategy_method_and_unknown_name(app, path):
     bad = app.set_strategy("nonsense")
     assert not bad and last_is_error(app) and "nonsense" in bad.message
     assert app.campaign.strategy == "uncertainty" and app.strategy_select.value == "uncertainty"
-    assert saved(path) == []
+    assert [(e["type"], e["strategy"]) for e in saved(path)] == [("strategy", "uncertainty")]
 
 
 @pytest.mark.slow
@@ -306,7 +307,7 @@ def test_an_oracle_error_is_shown_and_nothing_saved(pool, path):
         def label(self, pool, index):
             raise RuntimeError("the cluster is down")
 
-    app = LabelingApp(Campaign(pool, BrokenOracle(), labels_path=path, n_initial=2))
+    app = LabelingApp(Campaign(pool, BrokenOracle(), ledger_path=path, n_initial=2))
     before = path.read_bytes()
     app.compute_button.click()
     assert path.read_bytes() == before
@@ -318,7 +319,7 @@ def test_an_oracle_error_is_shown_and_nothing_saved(pool, path):
 def test_compute_with_chgnet(pool, path):
     from almat.scoring import load_chgnet
 
-    app = LabelingApp(Campaign(pool, labels_path=path, n_initial=2))  # CHGNetOracle by default
+    app = LabelingApp(Campaign(pool, ledger_path=path, n_initial=2))  # CHGNetOracle by default
     assert app.compute_button.description == "Compute with CHGNet"
     event = assert_click_records_one_line(app, path)
     expected = load_chgnet().predict_structure(pool.structure(event["index"]))["e"]
@@ -328,7 +329,7 @@ def test_compute_with_chgnet(pool, path):
 
 def test_pool_without_reference_energies(table, path):
     pool = make_pool(table, name="unknown")  # energies NaN: the learner is the only oracle
-    app = LabelingApp(Campaign(pool, TableOracle(), labels_path=path, n_initial=2), budget=5)
+    app = LabelingApp(Campaign(pool, TableOracle(), ledger_path=path, n_initial=2), budget=5)
     app.compute_button.click()  # the table has no value: refused, recorded as a skip
     (event,) = saved(path)
     assert event["type"] == "skip" and "no finite energy" in event["reason"]

@@ -4,7 +4,8 @@ The modules follow the lesson's pipeline::
 
     structures -> orderings -> enumeration -> scoring -> relaxation -> parallel
         -> features -> pool
-        -> surrogates -> acquisition -> screening -> oracles -> campaign -> plots -> widget
+        -> surrogates -> acquisition -> screening -> oracles -> ledger -> campaign -> evaluation
+        -> plots -> widget
 
 Everything below is importable from ``almat`` directly; a module is only
 imported when one of its names is first used, so ``import almat`` stays quick.
@@ -28,11 +29,16 @@ _EXPORTS = {
                  "as_featurizer"],
     "pool": ["Pool", "PoolError", "load_pool", "make_pool"],
     "surrogates": ["BayesianClusterExpansion", "GaussianProcessSurrogate"],
-    "acquisition": ["STRATEGIES", "get_strategy"],
+    "acquisition": ["STRATEGIES", "Strategy", "as_strategy", "get_strategy"],
     "screening": ["screen"],
-    "oracles": ["CHGNetOracle", "Label", "OracleRefusal", "RelaxedCHGNetOracle", "TableOracle"],
-    "campaign": ["Campaign", "CampaignError", "LabelError", "LabelsFileError", "compare_strategies",
-                 "labels_file"],
+    "oracles": ["CHGNetOracle", "Label", "OracleRefusal", "RelaxedCHGNetOracle",
+                "TableOracle"],
+    "ledger": ["CampaignError", "LabelError", "LabelsFileError", "LabelsFileWriteError", "Ledger",
+               "labels_file"],
+    "campaign": ["Campaign"],
+    "evaluation": ["CHEAP_BASELINES", "Goals", "baseline_curves", "compare_strategies",
+                   "discovery_metrics", "labels_to_minimum", "mae", "parity", "random_expectation",
+                   "regret", "summarize"],
     "widget": ["LabelingApp"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -11,11 +11,17 @@ candidate with the HIGHEST score is labelled next::
 Your own strategy is any function with the same signature,
 ``f(mu, sigma, *, best=None, rng=None, **kwargs) -> scores``; pass it
 wherever a strategy name is accepted (:func:`get_strategy`).
+
+A campaign resolves its strategy once, with :func:`as_strategy`, into a
+:class:`Strategy`: the name it is recorded under, the score function, and
+the sentence that explains a pick.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,7 +29,8 @@ from scipy.stats import norm
 
 from almat.errors import AlmatError
 
-Strategy = Callable[..., np.ndarray]
+#: A score function ``f(mu, sigma, *, best=None, rng=None, **kwargs) -> scores``.
+ScoreFunction = Callable[..., np.ndarray]
 
 
 class AcquisitionError(AlmatError, ValueError):
@@ -121,7 +128,7 @@ def expected_improvement(mu: Any, sigma: Any, *, best: float | None = None, rng:
 
 
 #: Strategies by name.
-STRATEGIES: dict[str, Strategy] = {
+STRATEGIES: dict[str, ScoreFunction] = {
     "random": random,
     "uncertainty": uncertainty,
     "greedy": greedy,
@@ -130,7 +137,7 @@ STRATEGIES: dict[str, Strategy] = {
 }
 
 
-def get_strategy(name_or_callable: str | Strategy) -> Strategy:
+def get_strategy(name_or_callable: str | ScoreFunction) -> ScoreFunction:
     """The strategy function for a name in :data:`STRATEGIES`, or your own function unchanged."""
     if callable(name_or_callable):
         return name_or_callable
@@ -146,7 +153,7 @@ def get_strategy(name_or_callable: str | Strategy) -> Strategy:
     )
 
 
-def explain(name: str | Strategy, mu: float, sigma: float, best: float | None = None, **kwargs: Any) -> str:
+def explain(name: str | ScoreFunction, mu: float, sigma: float, best: float | None = None, **kwargs: Any) -> str:
     """One sentence on why a strategy picked a candidate with prediction ``mu ± sigma`` (eV/atom).
 
     Parameters
@@ -180,3 +187,60 @@ def explain(name: str | Strategy, mu: float, sigma: float, best: float | None = 
                 f"the largest in the pool ({pred}).")
     label = getattr(func, "__name__", "custom")
     return f"Custom strategy {label!r}: the highest score in the pool ({pred})."
+
+
+def _name(func: ScoreFunction) -> str:
+    for key, known in STRATEGIES.items():
+        if func is known:
+            return key
+    if isinstance(func, functools.partial):
+        args = ", ".join(f"{k}={v!r}" for k, v in func.keywords.items())
+        return f"{_name(func.func)}({args})"
+    return getattr(func, "__name__", type(func).__name__)
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A query strategy resolved once: its name, its score function, and its explanations.
+
+    Make one with :func:`as_strategy`. Calling it scores candidates like the
+    function, and checks that there is one finite score per candidate.
+
+    Attributes
+    ----------
+    name
+        The key in :data:`STRATEGIES`, or the function's name with the
+        keywords of a :func:`functools.partial`, e.g. ``"lcb(kappa=1.0)"``.
+    score
+        The plain score function.
+    """
+
+    name: str
+    score: ScoreFunction
+
+    def __call__(self, mu: Any, sigma: Any, *, best: float | None = None,
+                 rng: np.random.Generator | None = None) -> np.ndarray:
+        """Scores of the candidates with predictions ``mu`` and ``sigma`` (highest is picked)."""
+        scores = np.asarray(self.score(mu, sigma, best=best, rng=rng), dtype=float)
+        if scores.shape != np.shape(mu) or not np.isfinite(scores).all():
+            raise AcquisitionError(
+                f"Strategy {self.name!r} must return one finite score per candidate ({len(mu)}); "
+                f"it returned shape {scores.shape} with {int((~np.isfinite(scores)).sum())} "
+                "non-finite values."
+            )
+        return scores
+
+    def explain(self, mu: float, sigma: float, best: float | None = None) -> str:
+        """One sentence on why this strategy picked a candidate with prediction ``mu ± sigma`` (eV/atom)."""
+        func, options = self.score, {}
+        if isinstance(func, functools.partial):
+            func, options = func.func, func.keywords
+        return explain(func, mu, sigma, best=best, **options)
+
+
+def as_strategy(strategy: str | ScoreFunction | Strategy) -> Strategy:
+    """Resolve a strategy name, a score function or a :class:`Strategy` into a :class:`Strategy`."""
+    if isinstance(strategy, Strategy):
+        return strategy
+    func = get_strategy(strategy)
+    return Strategy(_name(func), func)

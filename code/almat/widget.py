@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 
 from almat.acquisition import STRATEGIES
 from almat.campaign import Campaign
+from almat.evaluation import parity as parity_table
 from almat.oracles import CHGNetOracle
 from almat.plots import plot_best_so_far, plot_parity, plot_structure
 
@@ -170,8 +171,8 @@ class LabelingApp:
         self.view = widgets.VBox([
             widgets.HTML(f"<b>Label the next candidate</b> of pool <code>{html.escape(campaign.pool.name)}"
                          "</code>; every answer is saved at once"
-                         + (f" to <code>{html.escape(str(campaign.labels_path))}</code>"
-                            if campaign.labels_path else " (in memory only: no labels_path)") + "."),
+                         + (f" to <code>{html.escape(str(campaign.ledger_path))}</code>"
+                            if campaign.ledger_path else " (in memory only: no ledger_path)") + "."),
             widgets.HBox([self.structure_output, widgets.VBox([self.query_html, self.lili_html])]),
             widgets.HBox([self.strategy_select, self.compute_button]),
             widgets.HBox([self.value_text, self.submit_button]),
@@ -396,12 +397,12 @@ class LabelingApp:
         reference_min = float(np.nanmin(energies)) if np.isfinite(energies).any() else None
         plot_best_so_far(campaign.best_so_far(), reference_min=reference_min, ax=left)
         if np.isfinite(energies).any():
-            parity = campaign.parity()
+            parity = parity_table(campaign)
             plot_parity(parity["reference"], parity["predicted"], ax=right,
                         labelled=parity["labelled"], xlabel="reference (eV/atom)",
                         ylabel="surrogate μ (eV/atom)")
         else:
-            labels = campaign.labels
+            labels = campaign.labelled
             mu, _ = campaign.predict()
             plot_parity(labels["label"], mu[labels["index"].to_numpy(dtype=int)], ax=right,
                         xlabel="label (eV/atom)", ylabel="surrogate μ (eV/atom)")

@@ -461,7 +461,7 @@ import almat
 from almat.oracles import TableOracle
 
 pool = almat.load_pool("li6ps5cl")
-campaign = almat.Campaign(pool, TableOracle(), labels_path=almat.labels_file("unwired"),
+campaign = almat.Campaign(pool, TableOracle(), ledger_path=almat.labels_file("unwired"),
                           n_initial=2, budget=10)
 app = almat.LabelingApp(campaign)
 # The fault under test: the Compute button is drawn but connected to nothing.
