@@ -70,8 +70,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     start = time.perf_counter()
     pool = load_pool(args.pool) if args.pool_dir is None else load_pool(args.pool, args.pool_dir)
     parent = pool.orderings.parent
-    setups = {"cluster": ClusterVectorFeaturizer(parent).transform(pool),
-              "cluster+cheap": FidelityFeaturizer().transform(pool)}
+    pairs8 = ClusterVectorFeaturizer(parent)  # the default: pairs up to 8 Å
+    setups = {"pairs 6 Å": ClusterVectorFeaturizer(parent, cutoffs=(6.0,)).transform(pool),
+              "pairs 8 Å": pairs8.transform(pool),
+              "pairs 8 Å + cheap": FidelityFeaturizer(base=pairs8).transform(pool)}
     print(f"machine: {machine()}")
     print(f"pool {pool.name!r}: {len(pool)} candidates, relaxed CHGNet energies; {args.seeds} seeds, "
           f"budget {args.budget}, {args.n_initial} random initial labels; features: "

@@ -18,10 +18,30 @@ The rules, each reported as ``file:line: message``:
 - an episode's last line is ``{% include links.md %}``;
 - reference-style links ``[text][name]`` resolve to a definition in the file or,
   when the file includes it, in ``_includes/links.md``;
-- every image has alt text that does not start with TODO (scripts/make_notebooks.py
-  inserts a TODO alt for a new figure, for the author to replace);
+- every image has alt text (``![what it shows](file)`` or ``<img alt="...">``) that
+  does not start with TODO (scripts/make_notebooks.py inserts a TODO alt for a new
+  figure, for the author to replace);
 - no line is longer than 100 characters, except inside code blocks, in tables,
   in link definitions and in lines that hold one image.
+
+It also enforces what the Carpentries' own checker (``lesson_check.py`` of
+carpentries/styles, run as ``make lesson-check``) demands, so that both agree:
+
+- the required files exist, and no ``.nojekyll``;
+- ``_config.yml`` has ``kind: lesson``, a known ``carpentry``, a ``title``, an
+  ``email`` key and the three Carpentries defaults (root ``.`` and layout
+  ``page`` for all; root ``..`` and layout ``episode`` for episodes; root ``..``
+  and layout ``page`` for extras);
+- ``_includes/links.md`` holds only link definitions (besides blank lines,
+  one-line HTML comments and includes), without duplicate names or URLs;
+- every top-level page, every episode and every extra has front matter, except
+  ``README.md`` and ``CONTRIBUTING.md``, which are plain Markdown for the
+  repository and must not even contain ``---`` (the Carpentries' checker reads
+  the text between the first two as front matter); their code blocks take the
+  language from the fence (GitHub's way);
+- ``index.md`` has layout ``lesson`` and root ``.``; ``reference.md`` has layout
+  ``reference``; every other top-level page sets root ``..`` because, with
+  pretty permalinks, it is served one folder down (``setup.md`` at ``/setup/``).
 
 The parser understands the subset of kramdown that the lesson uses: ``>``
 blockquotes (nested with ``> >``), fenced code blocks (``~~~`` or backticks),
@@ -71,12 +91,35 @@ CODE_CLASSES = frozenset(
 CODE_MODIFIERS: dict[str, frozenset[str]] = {"no-run": frozenset({"language-python"}),
                                              "nbval-ignore-output": frozenset({"language-python"})}
 LINKS_INCLUDE = "{% include links.md %}"
+#: Files the Carpentries' checker requires.
+REQUIRED_FILES = ("CODE_OF_CONDUCT.md", "CONTRIBUTING.md", "LICENSE.md", "README.md",
+                  "_extras/discuss.md", "_extras/guide.md", "index.md", "reference.md", "setup.md")
+#: Top-level Markdown files that are plain Markdown for the repository, not Jekyll pages.
+PLAIN_PAGES = frozenset({"README.md", "CONTRIBUTING.md"})
+#: Front-matter values some top-level pages must have.
+PAGE_FRONT_MATTER: dict[str, dict[str, str]] = {
+    "index.md": {"layout": "lesson", "root": "."},
+    "reference.md": {"layout": "reference", "root": ".."},
+}
+#: What every other top-level page must have (served one folder down with pretty permalinks).
+DEFAULT_PAGE_FRONT_MATTER = {"root": ".."}
+#: Values ``_config.yml`` must have; a tuple lists the allowed values, None any value.
+CONFIG_VALUES: dict[str, tuple[str, ...] | None] = {
+    "kind": ("lesson",),
+    "carpentry": ("swc", "dc", "lc", "cp", "incubator"),
+    "title": None,
+    "email": None,
+}
+#: The ``defaults`` entries of ``_config.yml`` that the Carpentries' layouts rely on.
+CONFIG_DEFAULTS = (
+    {"values": {"root": ".", "layout": "page"}},
+    {"values": {"root": "..", "layout": "episode"}, "scope": {"type": "episodes", "path": ""}},
+    {"values": {"root": "..", "layout": "page"}, "scope": {"type": "extras", "path": ""}},
+)
+UNWANTED_FILES = (".nojekyll",)
 MAX_LINE_LENGTH = 100
 EPISODE_DIR = "_episodes"
 LINKS_FILE = Path("_includes") / "links.md"
-#: Pages outside _episodes/ that are checked, besides every _extras/*.md.
-PAGES = ("index.md", "setup.md", "reference.md", "CODE_OF_CONDUCT.md", "CONTRIBUTING.md",
-         "LICENSE.md")
 
 _EPISODE_NAME = re.compile(r"^(\d{2})-[a-z0-9]+(?:-[a-z0-9]+)*\.md$")
 _QUOTE_MARKER = re.compile(r"^ {0,3}> ?")
@@ -88,6 +131,10 @@ _INLINE_CODE = re.compile(r"(`+)(.+?)\1")
 _IMAGE = re.compile(r"!\[([^\]]*)\]\(")
 _IMAGE_LINE = re.compile(r"^!\[[^\]]*\]\([^)]*\)$")
 _LIQUID = re.compile(r"\{%.*?%\}|\{\{.*?\}\}")
+_IMAGE = re.compile(r"!\[([^\]]*)\]")
+_IMG_TAG = re.compile(r"<img\b[^>]*>", re.I)
+_IMG_ALT = re.compile(r"""\balt\s*=\s*("([^"]*)"|'([^']*)')""", re.I)
+_HTML_COMMENT_LINE = re.compile(r"^<!--.*-->$")
 
 
 @dataclass
@@ -168,7 +215,7 @@ def _walk(blocks: list[Block]):
         yield from _walk(block.children)
 
 
-def parse_markdown(path: str | Path, label: str | None = None) -> ParsedFile:
+def parse_markdown(path: str | Path, label: str | None = None, plain: bool = False) -> ParsedFile:
     """Read a lesson Markdown file into front matter and a tree of blocks.
 
     Parameters
@@ -177,6 +224,9 @@ def parse_markdown(path: str | Path, label: str | None = None) -> ParsedFile:
         The file.
     label
         How the file is named in messages; ``path`` as given by default.
+    plain
+        The file is plain Markdown for the repository (README.md): a language
+        on a code fence (```` ```bash ````) gives the block its class.
 
     Returns
     -------
@@ -237,7 +287,7 @@ def parse_markdown(path: str | Path, label: str | None = None) -> ParsedFile:
                 if closing and closing.group(1)[0] == marker[0] and \
                         len(closing.group(1)) >= len(marker) and not closing.group(2).strip():
                     fence = None
-                    awaiting = [block]
+                    awaiting = [] if block.classes else [block]
                 else:
                     block.lines.append(content)
                 continue
@@ -271,7 +321,9 @@ def parse_markdown(path: str | Path, label: str | None = None) -> ParsedFile:
             add(block)
             code_spans.add(number)
             fence = (block, opening.group(1))
-            if opening.group(2).strip():
+            if plain and opening.group(2).strip():
+                block.classes = [f"language-{opening.group(2).split()[0]}"]
+            elif opening.group(2).strip():
                 problems.append(f"{label}:{number}: code fence names a language "
                                 f"('{opening.group(2).strip()}'); remove it and give the class in "
                                 "a line such as {: .language-python} after the block")
@@ -300,15 +352,21 @@ def code_blocks(path: str | Path) -> list[CodeBlock]:
     return result
 
 
-def link_definitions(lines: list[str], skip: set[int] = frozenset()) -> set[str]:
-    """Normalised names of the reference-link definitions among ``lines``."""
+def link_definitions(lines: list[str], skip: set[int] = frozenset(),
+                     normalise: bool = True) -> set[str]:
+    """Names of the reference-link definitions among ``lines``.
+
+    Normalised (lower case, single spaces) as kramdown matches them within one
+    file, or as written: the Carpentries' checker looks names up in
+    ``_includes/links.md`` exactly.
+    """
     names = set()
     for number, line in enumerate(lines, start=1):
         if number in skip:
             continue
         match = _LINK_DEFINITION.match(_strip_markers(line)[1])
         if match:
-            names.add(_normalise_ref(match.group(1)))
+            names.add(_normalise_ref(match.group(1)) if normalise else match.group(1))
     return names
 
 
@@ -316,7 +374,7 @@ def _normalise_ref(name: str) -> str:
     return " ".join(name.lower().split())
 
 
-def _check_blocks(parsed: ParsedFile, label: str) -> list[str]:
+def _check_blocks(parsed: ParsedFile, label: str, plain: bool = False) -> list[str]:
     problems = []
     for block in _walk(parsed.blocks):
         if block.classes is None:
@@ -341,7 +399,8 @@ def _check_blocks(parsed: ParsedFile, label: str) -> list[str]:
             if kind == "solution" and (block.parent is None or block.parent.classes != ["challenge"]):
                 problems.append(f"{where}: solution is not nested inside a challenge")
         else:
-            base = [c for c in block.classes if c in CODE_CLASSES]
+            base = [c for c in block.classes
+                    if c in CODE_CLASSES or (plain and c.startswith("language-"))]
             extra = [c for c in block.classes if c not in CODE_CLASSES]
             if len(base) != 1:
                 hint = " (use language-python, not python)" if "python" in block.classes else ""
@@ -359,8 +418,7 @@ def _check_links_and_lengths(parsed: ParsedFile, label: str, shared: set[str]) -
     problems = []
     includes_links = any(line.strip() == LINKS_INCLUDE for line in parsed.lines)
     known = link_definitions(parsed.lines, parsed.code_spans)
-    if includes_links:
-        known |= shared
+    shared = shared if includes_links else set()
     in_raw = False
     for number, line in enumerate(parsed.lines, start=1):
         if number in parsed.code_spans:
@@ -375,21 +433,31 @@ def _check_links_and_lengths(parsed: ParsedFile, label: str, shared: set[str]) -
         if "{% raw %}" in line:
             in_raw = True
         prose = _INLINE_CODE.sub("", _LIQUID.sub("", line))
-        for match in _IMAGE.finditer(prose):
-            alt = match.group(1).strip()
-            if not alt or alt.upper().startswith("TODO"):
-                problems.append(f"{label}:{number}: image has no alt text; describe what the "
-                                "figure shows for readers who cannot see it")
+        problems += _check_images(prose, f"{label}:{number}")
         if not in_raw and number > parsed.body_start:
             for match in _REF_LINK.finditer(prose):
                 name = match.group(2) or match.group(1)
-                if _normalise_ref(name) not in known:
+                if _normalise_ref(name) not in known and name not in shared:
                     where = "this file or _includes/links.md" if includes_links else (
                         f"this file (it does not include {LINKS_FILE})")
                     problems.append(f"{label}:{number}: link reference '[{name}]' is not "
                                     f"defined in {where}")
         if "{% endraw %}" in line:
             in_raw = False
+    return problems
+
+
+def _check_images(prose: str, where: str) -> list[str]:
+    """Images without alt text on one line of prose (code spans removed)."""
+    problems = []
+    for match in _IMAGE.finditer(prose):
+        alt = match.group(1).strip()
+        if not alt or alt.upper().startswith("TODO"):
+            problems.append(f"{where}: image has no alt text; say what it shows in ![...]")
+    for tag in _IMG_TAG.findall(prose):
+        alt = _IMG_ALT.search(tag)
+        if alt is None or not (alt.group(2) or alt.group(3) or "").strip():
+            problems.append(f'{where}: <img> has no alt text; add alt="what it shows"')
     return problems
 
 
@@ -429,7 +497,7 @@ def check_file(path: str | Path, shared_links: set[str], label: str | None = Non
     path
         The file.
     shared_links
-        Normalised names defined in ``_includes/links.md``.
+        Names defined in ``_includes/links.md``, as written there.
     label
         How the file is named in messages.
     episode
@@ -440,8 +508,11 @@ def check_file(path: str | Path, shared_links: set[str], label: str | None = Non
     list of str
         ``file:line: message`` for each problem; empty if the file passes.
     """
+    path = Path(path)
     label = label or str(path)
-    parsed = parse_markdown(path, label)
+    top_level = path.parent.name not in (EPISODE_DIR, "_extras")
+    plain = top_level and path.name in PLAIN_PAGES
+    parsed = parse_markdown(path, label, plain=plain)
     problems = list(parsed.problems)
     if episode:
         problems += _check_episode_front_matter(parsed, label)
@@ -449,14 +520,86 @@ def check_file(path: str | Path, shared_links: set[str], label: str | None = Non
                     None)
         if last is None or parsed.lines[last].strip() != LINKS_INCLUDE:
             problems.append(f"{label}:{(last or 0) + 1}: the last line must be '{LINKS_INCLUDE}'")
+    elif plain:
+        problems += _check_plain_page(parsed, label)
     elif parsed.front_matter is None and not parsed.problems:
         problems.append(f"{label}:1: page has no '---' front matter, so Jekyll copies it "
                         "unrendered")
-    elif parsed.front_matter is not None and Path(path).name != "index.md" and \
-            not parsed.front_matter.get("title"):
-        problems.append(f"{label}:1: front matter lacks 'title'")
-    problems += _check_blocks(parsed, label)
+    elif parsed.front_matter is not None:
+        problems += _check_page_front_matter(parsed.front_matter, label, path.name, top_level)
+    problems += _check_blocks(parsed, label, plain)
     problems += _check_links_and_lengths(parsed, label, shared_links)
+    return problems
+
+
+def _check_plain_page(parsed: ParsedFile, label: str) -> list[str]:
+    """README.md and CONTRIBUTING.md: no front matter, and no ``---`` that would look like one."""
+    for number, line in enumerate(parsed.lines, start=1):
+        if "---" in line:
+            return [f"{label}:{number}: '---' in a plain Markdown file; the Carpentries' checker "
+                    "takes the text between two of them for front matter (write a table rule as "
+                    "|--|--|)"]
+    return []
+
+
+def _check_page_front_matter(front_matter: dict, label: str, name: str,
+                             top_level: bool) -> list[str]:
+    problems = []
+    if name != "index.md" and not front_matter.get("title"):
+        problems.append(f"{label}:1: front matter lacks 'title'")
+    if not top_level:
+        return problems
+    for key, value in PAGE_FRONT_MATTER.get(name, DEFAULT_PAGE_FRONT_MATTER).items():
+        if front_matter.get(key) != value:
+            why = " (served at /NAME/ with pretty permalinks)" if key == "root" else ""
+            problems.append(f"{label}:1: front matter must set {key}: {value!r}{why}, "
+                            f"not {front_matter.get(key)!r}")
+    return problems
+
+
+def check_config(root: str | Path) -> list[str]:
+    """Check ``_config.yml`` for the keys and defaults the Carpentries' layouts rely on."""
+    path = Path(root) / "_config.yml"
+    if not path.is_file():
+        return ["_config.yml:1: file is missing"]
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        return [f"_config.yml:1: not valid YAML: {exc}"]
+    problems = []
+    for key, allowed in CONFIG_VALUES.items():
+        if key not in config:
+            problems.append(f"_config.yml:1: '{key}' is missing")
+        elif allowed is not None and config[key] not in allowed:
+            problems.append(f"_config.yml:1: '{key}' is {config[key]!r}, not one of "
+                            f"{', '.join(allowed)}")
+    for default in CONFIG_DEFAULTS:
+        if default not in (config.get("defaults") or []):
+            problems.append(f"_config.yml:1: 'defaults' lacks the entry {default}")
+    return problems
+
+
+def check_links_file(path: Path, label: str = str(LINKS_FILE)) -> list[str]:
+    """``_includes/links.md`` holds only link definitions, each name and URL once."""
+    problems = []
+    names: set[str] = set()
+    urls: set[str] = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.strip()
+        if not text or _HTML_COMMENT_LINE.match(text) or re.match(r"^\{% include \S+ %\}$", text):
+            continue
+        match = re.match(r"^\[([^\]]+)\]:\s*(.+)", line)
+        if not match:
+            problems.append(f"{label}:{number}: only link definitions, one-line HTML comments "
+                            f"and includes may stand here, not {text!r}")
+            continue
+        name, url = match.group(1), match.group(2)
+        if name in names:
+            problems.append(f"{label}:{number}: link name '{name}' is defined twice")
+        if url in urls:
+            problems.append(f"{label}:{number}: URL {url} is defined twice")
+        names.add(name)
+        urls.add(url)
     return problems
 
 
@@ -485,7 +628,7 @@ def check_numbering(names: list[str]) -> list[str]:
 
 
 def check_lesson(root: str | Path = ".") -> list[str]:
-    """Check every episode and page of the lesson under ``root``.
+    """Check every episode and page of the lesson under ``root``, and its configuration.
 
     Returns
     -------
@@ -494,11 +637,19 @@ def check_lesson(root: str | Path = ".") -> list[str]:
         empty if the lesson passes.
     """
     root = Path(root)
-    problems = []
+    problems = check_config(root)
+    for name in REQUIRED_FILES:
+        if not (root / name).is_file():
+            problems.append(f"{name}:1: file is missing")
+    for name in UNWANTED_FILES:
+        if (root / name).exists():
+            problems.append(f"{name}:1: remove this file (Jekyll must process the lesson)")
     links_path = root / LINKS_FILE
     shared: set[str] = set()
     if links_path.is_file():
-        shared = link_definitions(links_path.read_text(encoding="utf-8").splitlines())
+        problems += check_links_file(links_path)
+        shared = link_definitions(links_path.read_text(encoding="utf-8").splitlines(),
+                                  normalise=False)
     else:
         problems.append(f"{LINKS_FILE}:1: file is missing")
     episodes = episode_files(root)
@@ -507,11 +658,7 @@ def check_lesson(root: str | Path = ".") -> list[str]:
     problems += check_numbering([p.name for p in episodes])
     for path in episodes:
         problems += check_file(path, shared, str(path.relative_to(root)), episode=True)
-    pages = [root / name for name in PAGES] + sorted((root / "_extras").glob("*.md"))
-    for path in pages:
-        if not path.is_file():
-            problems.append(f"{path.relative_to(root)}:1: file is missing")
-            continue
+    for path in sorted(root.glob("*.md")) + sorted((root / "_extras").glob("*.md")):
         problems += check_file(path, shared, str(path.relative_to(root)))
     return problems
 

@@ -94,7 +94,11 @@ def test_get_strategy():
 
 def test_explain():
     assert explain("lcb", -4.1, 0.0115) == (
-        "LCB: μ − 2σ = -4.1230 eV/atom, the lowest of the pool (μ = -4.1000 ± 0.0115 eV/atom).")
+        "LCB: μ − 2σ = -4.1230 eV/atom, the lowest of the pool (μ = -4.1000 eV/atom, "
+        "σ = 11.5 meV/atom).")
+    for name in ("random", "uncertainty", "greedy", "lcb", "ei"):  # σ in one unit only
+        text = explain(name, -4.1, 0.0115, best=-4.09)
+        assert "0.0115" not in text and ("σ" not in text or "11.5 meV/atom" in text), text
     assert "μ − 1σ = -4.1100" in explain("lcb", -4.1, 0.01, kappa=1.0)
     assert "σ = 11.5 meV/atom" in explain("uncertainty", -4.1, 0.0115)
     assert "μ = -4.1000 eV/atom" in explain("greedy", -4.1, 0.0115)

@@ -434,7 +434,7 @@ def test_compare_strategies_curves(pool, features, new):
     curves = compare_strategies(pool, ["greedy", "random"], seeds=2, n_labels=12,
                                 features=features, n_initial=4, mae=True)
     assert len(curves) == 2 * 2 * 12
-    assert list(curves.columns) == ["strategy", "seed", "n_labels", "best", "regret", "mae"]
+    assert list(curves.columns) == ["strategy", "seed", "n_labels", "label", "best", "regret", "mae"]
     for (strategy, seed), run in curves.groupby(["strategy", "seed"]):
         assert run["n_labels"].tolist() == list(range(1, 13))
         assert np.all(np.diff(run["best"]) <= 0)
@@ -446,6 +446,7 @@ def test_compare_strategies_curves(pool, features, new):
         alone = new(TableOracle(), strategy=strategy, seed=seed, n_initial=4, budget=12)
         alone.run(12)
         assert np.array_equal(alone.best_so_far()["best"].to_numpy(), run["best"].to_numpy())
+        assert np.array_equal(alone.labelled["label"].to_numpy(), run["label"].to_numpy())
 
 
 def test_a_precomputed_feature_matrix_is_used_as_given(pool, features):

@@ -208,8 +208,7 @@ def test_todo_alt_text_is_reported_by_the_lesson_checker(tmp_path):
     episode = generate(tmp_path)
     problems = lessoncheck.check_file(episode, set(), "e.md")
     line = line_of(episode, "![TODO: describe this figure]({{ page.root }}/fig/02-counting-1.png)")
-    assert problems == [f"e.md:{line}: image has no alt text; describe what the figure shows "
-                        "for readers who cannot see it"]
+    assert problems == [f"e.md:{line}: image has no alt text; say what it shows in ![...]"]
 
 
 def test_regenerating_keeps_the_alt_text_and_is_byte_identical(tmp_path):

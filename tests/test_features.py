@@ -88,10 +88,12 @@ def test_cluster_space_has_45_varying_columns(cv):
     assert sum(n.startswith("triplet") for n in cv.feature_names) == 31
 
 
-def test_default_is_the_14_pair_shells_up_to_6_angstrom(half, cv):
+def test_default_is_the_pair_shells_up_to_8_angstrom(half, cv):
     pairs = ClusterVectorFeaturizer(half)
-    assert pairs.cutoffs == (6.0,)
-    assert pairs.feature_names == [n for n in cv.feature_names if n.startswith("pair")]
+    assert pairs.cutoffs == (8.0,)
+    assert all(n.startswith("pair") for n in pairs.feature_names)
+    six = ClusterVectorFeaturizer(half, cutoffs=(6.0,))
+    assert six.feature_names == [n for n in cv.feature_names if n.startswith("pair")]
 
 
 def test_size1_equals_icet(cv, size1):

@@ -47,13 +47,13 @@ def test_every_challenge_of_the_real_lesson_has_a_solution():
 
 @pytest.fixture
 def lesson(tmp_path: Path) -> Path:
-    """A copy of the lesson's Markdown files, which passes the checker."""
+    """A copy of the lesson's Markdown files and configuration, which passes the checker."""
     for folder in ("_episodes", "_extras"):
         shutil.copytree(ROOT / folder, tmp_path / folder)
     (tmp_path / "_includes").mkdir()
     shutil.copy(ROOT / lessoncheck.LINKS_FILE, tmp_path / lessoncheck.LINKS_FILE)
-    for name in lessoncheck.PAGES:
-        shutil.copy(ROOT / name, tmp_path / name)
+    for path in [*ROOT.glob("*.md"), ROOT / "_config.yml"]:
+        shutil.copy(path, tmp_path / path.name)
     assert lessoncheck.check_lesson(tmp_path) == []
     return tmp_path
 
@@ -296,3 +296,116 @@ def test_command_line_reports_and_fails(lesson, capsys):
     edit(lesson / EPISODE, "{: .language-python}", "{: .python}")
     assert lessoncheck.main([str(lesson)]) == 1
     assert "use language-python" in capsys.readouterr().out
+
+
+# --- images -----------------------------------------------------------------------------------
+
+def test_markdown_image_without_alt_text(lesson):
+    edit(lesson / EPISODE, "## The parent structure\n",
+         "## The parent structure\n\n![](../fig/parent.png)\n")
+    assert_reported(lesson, "image has no alt text")
+
+
+def test_html_image_without_alt_text(lesson):
+    edit(lesson / EPISODE, "## The parent structure\n",
+         '## The parent structure\n\n<img src="../fig/parent.png" alt=" ">\n')
+    assert_reported(lesson, "<img> has no alt text")
+
+
+def test_images_with_alt_text_pass(lesson):
+    edit(lesson / EPISODE, "## The parent structure\n",
+         "## The parent structure\n\n![The cubic cell of Li6PS5Cl](../fig/parent.png)\n"
+         '<img src="../fig/cages.png" alt="Two cages of twelve sites">\n')
+    assert lessoncheck.check_lesson(lesson) == []
+
+
+# --- the rules of the Carpentries' checker (lesson_check.py of carpentries/styles) ------------
+
+def test_config_without_email(lesson):
+    edit(lesson / "_config.yml", 'email: ""\n', "")
+    assert_reported(lesson, "'email' is missing", filename="_config.yml")
+
+
+def test_config_of_another_kind_and_carpentry(lesson):
+    edit(lesson / "_config.yml", 'kind: "lesson"', 'kind: "workshop"')
+    edit(lesson / "_config.yml", 'carpentry: "incubator"', 'carpentry: "xyz"')
+    problems = problems_in(lesson, "_config.yml")
+    assert any("'kind' is 'workshop'" in p for p in problems)
+    assert any("'carpentry' is 'xyz'" in p for p in problems)
+
+
+def test_config_without_the_carpentries_default_for_pages(lesson):
+    edit(lesson / "_config.yml", 'root: "."\n      layout: page', 'root: ".."\n      layout: page')
+    assert_reported(lesson, "'defaults' lacks the entry {'values': {'root': '.', 'layout': 'page'}}",
+                    filename="_config.yml")
+
+
+def test_liquid_comment_in_the_links_file(lesson):
+    # lesson_check.py stops with a traceback on any line that is not a link definition.
+    path = lesson / lessoncheck.LINKS_FILE
+    path.write_text("{% comment %}\nShared links.\n{% endcomment %}\n" + path.read_text())
+    problems = problems_in(lesson, str(lessoncheck.LINKS_FILE))
+    assert [p.split(":")[1] for p in problems] == ["1", "2", "3"]
+    assert "only link definitions" in problems[0]
+
+
+def test_duplicate_name_and_url_in_the_links_file(lesson):
+    path = lesson / lessoncheck.LINKS_FILE
+    path.write_text(path.read_text() + "[pymatgen]: https://example.org/pmg\n"
+                    "[pmg-again]: https://pymatgen.org/\n")
+    problems = problems_in(lesson, str(lessoncheck.LINKS_FILE))
+    assert any("link name 'pymatgen' is defined twice" in p for p in problems)
+    assert any("URL https://pymatgen.org/ is defined twice" in p for p in problems)
+
+
+def test_shared_link_names_are_matched_exactly(lesson):
+    edit(lesson / EPISODE, "[enumlib-repo]", "[Enumlib-Repo]")
+    assert_reported(lesson, "link reference '[Enumlib-Repo]' is not defined")
+
+
+def test_missing_required_file(lesson):
+    (lesson / "_extras/guide.md").unlink()
+    assert_reported(lesson, "file is missing", filename="_extras/guide.md")
+
+
+def test_nojekyll_file(lesson):
+    (lesson / ".nojekyll").write_text("")
+    assert_reported(lesson, "remove this file", filename=".nojekyll")
+
+
+def test_front_matter_in_contributing(lesson):
+    path = lesson / "CONTRIBUTING.md"
+    path.write_text('---\ntitle: "Contributing"\n---\n' + path.read_text())
+    assert_reported(lesson, "'---' in a plain Markdown file", filename="CONTRIBUTING.md", line=1)
+
+
+def test_table_rule_of_three_dashes_in_readme(lesson):
+    edit(lesson / "README.md", "|--|--|--|--|\n", "|---|---|---|---|\n")
+    assert_reported(lesson, "write a table rule as |--|--|", filename="README.md")
+
+
+def test_readme_code_blocks_take_the_fence_language(lesson):
+    edit(lesson / "README.md", "```bash\npytest --nbval\n", "```\npytest --nbval\n")
+    assert_reported(lesson, "code block has no class", filename="README.md")
+
+
+def test_index_layout_and_root(lesson):
+    edit(lesson / "index.md", "layout: lesson\nroot: .\n", "layout: page\n")
+    problems = problems_in(lesson, "index.md")
+    assert any("must set layout: 'lesson'" in p for p in problems)
+    assert any("must set root: '.'" in p for p in problems)
+
+
+def test_reference_without_its_layout(lesson):
+    edit(lesson / "reference.md", "layout: reference\n", "")
+    assert_reported(lesson, "must set layout: 'reference'", filename="reference.md")
+
+
+def test_top_level_page_without_root(lesson):
+    edit(lesson / "setup.md", "root: ..\n", "")
+    assert_reported(lesson, "must set root: '..'", filename="setup.md")
+
+
+def test_episode_with_a_layout(lesson):
+    edit(lesson / EPISODE, "exercises: 15\n", "exercises: 15\nlayout: page\n")
+    assert_reported(lesson, "unknown front matter key 'layout'")

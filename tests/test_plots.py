@@ -17,9 +17,13 @@ import pytest  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 
 from almat.enumeration import enumerate_table  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
+
 from almat.plots import (  # noqa: E402
     LI_COLOUR,
+    MIN_FONT_PT,
     SHORT_COLOUR,
+    STRATEGY_STYLES,
     PlotInputError,
     plot_best_so_far,
     plot_parity,
@@ -155,8 +159,41 @@ def test_best_so_far_from_history_skips_unlabelled_rows():
 
 
 def test_best_so_far_without_labels():
-    ax = plot_best_so_far([])
-    assert "no labels yet" in [t.get_text() for t in ax.texts]
+    ax = plot_best_so_far([], reference_min=-4.25)
+    assert any("no labels yet" in t.get_text() for t in ax.texts)
+    # no frame, ticks or pool-minimum line that would cross the message
+    assert not ax.axison and len(ax.lines) == 0
+
+
+def test_best_so_far_gap_is_never_negative_zero():
+    # -4.25 - 1e-10 is "below" by a rounding error only: 0.0, not -0.0.
+    ax = plot_best_so_far([-4.25 - 1e-10], reference_min=-4.25)
+    assert "\n0.0 meV/atom above the pool minimum" in ax.get_title()
+    ax = plot_best_so_far([-4.26], reference_min=-4.25)  # a label below the pool's minimum
+    assert "10.0 meV/atom below the pool minimum" in ax.get_title()
+
+
+def visible_texts(fig) -> list[Text]:
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def test_every_text_is_large_enough_for_a_projector(pool):
+    df = pd.DataFrame([(s, seed, n, float(n)) for s in ("random", "greedy") for seed in range(2)
+                       for n in (1, 2, 3)], columns=["strategy", "seed", "n_labels", "regret"])
+    axes = [plot_structure(pool, index=0), plot_best_so_far([-4.0, -4.1], reference_min=-4.2),
+            plot_best_so_far([]), plot_parity([-4.0, -4.1], [-4.0, -4.05], labelled=[True, False]),
+            plot_parity([], []), plot_strategy_curves(df)]
+    for ax in axes:
+        ax.figure.canvas.draw()  # tick labels exist only once drawn
+        small = [(t.get_text(), t.get_fontsize()) for t in visible_texts(ax.figure)
+                 if t.get_fontsize() < MIN_FONT_PT]
+        assert not small, small
+
+
+def test_every_text_check_can_fail():
+    ax = plot_best_so_far([-4.0, -4.1])
+    ax.set_xlabel("labels", fontsize=8)
+    assert any(t.get_fontsize() < MIN_FONT_PT for t in visible_texts(ax.figure))
 
 
 def test_parity_mae_in_title_and_identity_line():
@@ -175,7 +212,8 @@ def test_parity_errors():
     with pytest.raises(PlotInputError, match="y_std"):
         plot_parity([1.0, 2.0], [1.0, 2.0], y_std=[0.1])
     ax = plot_parity([np.nan], [1.0])
-    assert "no predictions yet" in [t.get_text() for t in ax.texts]
+    assert any("no predictions yet" in t.get_text() for t in ax.texts)
+    assert not ax.axison and len(ax.lines) == 0  # no meaningless 0-1 axes or y = x line
 
 
 def test_strategy_curves_median_per_strategy():
@@ -202,3 +240,52 @@ def test_parity_tells_labelled_points_apart():
     assert by_label["labelled"] == 1 and by_label["not labelled"] == 2
     with pytest.raises(PlotInputError, match="labelled"):
         plot_parity([1.0, 2.0], [1.0, 2.0], labelled=[True])
+
+
+def _rendered(fig) -> np.ndarray:
+    """The figure as an RGB array of floats in [0, 1]."""
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3] / 255.0
+
+
+def _pixels_of(image: np.ndarray, colour: str, tol: float = 0.06) -> int:
+    return int((np.abs(image - np.array(to_rgba(colour)[:3])).max(axis=2) < tol).sum())
+
+
+def test_strategies_have_distinct_colours_styles_and_markers():
+    colours, styles, markers = zip(*STRATEGY_STYLES.values())
+    assert len(set(colours)) == len(set(map(str, styles))) == len(set(markers)) == len(STRATEGY_STYLES)
+    rows = [(s, 0, n, 10.0 - n) for s in STRATEGY_STYLES for n in range(1, 11)]
+    ax = plot_strategy_curves(pd.DataFrame(rows, columns=["strategy", "seed", "n_labels", "regret"]))
+    medians = {ln.get_label(): ln for ln in ax.lines if not ln.get_label().startswith("_")}
+    for name, (colour, _, marker) in STRATEGY_STYLES.items():
+        assert to_rgba(medians[name].get_color()) == to_rgba(colour)
+        assert medians[name].get_marker() == marker
+
+
+def test_greedy_stays_visible_under_identical_ei_and_lcb_curves():
+    # The three strategies give exactly the same curve; greedy is drawn first.
+    rows = [(s, seed, n, 20.0 / n + seed) for s in ("greedy", "ei", "lcb") for seed in range(3)
+            for n in range(1, 21)]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=100)
+    plot_strategy_curves(pd.DataFrame(rows, columns=["strategy", "seed", "n_labels", "regret"]), ax)
+    legend = ax.get_legend()
+    legend.remove()  # count only the curves' own pixels
+    image = _rendered(fig)
+    for name in ("greedy", "ei", "lcb"):
+        assert _pixels_of(image, STRATEGY_STYLES[name][0]) > 200, name  # 0 when hidden
+
+
+def test_overlapping_bands_stay_light():
+    # All five strategies with the same wide band: where the bands overlap, the tint must stay
+    # pale (no brown from mixing the colours), so that the median lines stand out.
+    rows = [(s, seed, n, 10.0 * seed) for s in STRATEGY_STYLES for seed in range(5)
+            for n in range(1, 11)]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=100)
+    plot_strategy_curves(pd.DataFrame(rows, columns=["strategy", "seed", "n_labels", "regret"]), ax)
+    ax.get_legend().remove()
+    image = _rendered(fig)
+    # a point inside both bands (between the quartiles 10 and 30), away from every line
+    x, y = ax.transData.transform((5.5, 15.0))
+    pixel = image[image.shape[0] - int(round(y)), int(round(x))]
+    assert pixel.min() > 0.7, pixel  # alpha 0.2 fills, as before, gave 0.46

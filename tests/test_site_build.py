@@ -24,7 +24,7 @@ CHECK_LINKS = ROOT / "scripts" / "check_links.py"
 #: What the website is built from; copied to build a deliberately broken lesson.
 SITE_SOURCES = ("_config.yml", "_layouts", "_includes", "assets", "_episodes", "_extras",
                 "index.md", "setup.md", "reference.md", "CODE_OF_CONDUCT.md", "CONTRIBUTING.md",
-                "LICENSE.md", "AUTHORS", "CITATION", "scripts", "fig")
+                "LICENSE.md", "contributing-page.md", "AUTHORS", "CITATION", "scripts", "fig")
 
 
 def _load_check_links():

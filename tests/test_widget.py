@@ -7,6 +7,7 @@ never reached the disk fails here.
 
 import html
 import json
+import re
 
 import matplotlib
 
@@ -20,7 +21,9 @@ from almat.enumeration import enumerate_table  # noqa: E402
 from almat.oracles import TableOracle  # noqa: E402
 from almat.pool import make_pool  # noqa: E402
 from almat.structures import load_parent, set_occupancy  # noqa: E402
-from almat.widget import LabelingApp, Outcome  # noqa: E402
+from almat.plots import MIN_FONT_PT  # noqa: E402
+from almat.widget import DPI, RESTART_HINT, LabelingApp, Outcome, reports_progress  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 
 BUDGET = 10
 
@@ -72,11 +75,11 @@ def shown_id(app):
 
 
 def last_message(app):
-    return app.messages.outputs[-1]["text"].strip()
+    return app.message_texts()[-1]
 
 
 def last_is_error(app):
-    return app.messages.outputs[-1]["name"] == "stderr"
+    return app.last_message_is_error()
 
 
 def assert_click_records_one_line(app, path):
@@ -226,7 +229,10 @@ def test_budget_reached_stops_labelling(pool, path):
     app.compute_button.click()
     assert not app.submit("-4.1").ok
     assert path.read_bytes() == before
-    assert "budget" in last_message(app)
+    assert "budget of 2 labels is spent" in last_message(app)
+    # say how to go on, not only grey the buttons
+    for shown in (last_message(app), app.query_html.value):
+        assert "app.budget = 12" in shown and "new campaign" in shown
     app.budget = 3
     assert not app.compute_button.disabled
     assert_click_records_one_line(app, path)
@@ -249,14 +255,19 @@ def test_kernel_restart_shows_the_same_state(pool, path):
     assert_click_records_one_line(again, path)
 
 
-def test_pictures_are_drawn_and_follow_the_query(app):
-    def png(output):
-        (out,) = output.outputs
-        return out["data"]["image/png"]
+def test_pictures_are_drawn_with_alt_text_and_follow_the_query(app):
+    def png(widget):
+        (image,) = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)"', widget.value)
+        return image
 
-    structure, plots = png(app.structure_output), png(app.plot_output)
+    structure, best, parity = png(app.structure_image), png(app.best_image), png(app.parity_image)
+    assert 'alt="Best energy found against the number of labels: best energy found"' in \
+        app.best_image.value
     app.compute()
-    assert png(app.structure_output) != structure and png(app.plot_output) != plots
+    assert png(app.structure_image) != structure and png(app.best_image) != best
+    assert "after 1 labels" in app.best_image.value  # the alt text follows the plot
+    app.compute()  # the surrogate is fitted from two labels on
+    assert png(app.parity_image) != parity and "MAE = " in app.parity_image.value
 
 
 def test_li_li_warning(pool):
@@ -278,7 +289,9 @@ def test_query_shows_mu_sigma_cell_size_and_reason(app):
     app.compute()
     q = app.campaign.suggest()
     assert q.strategy == "lcb" and html.escape(q.reason) in app.query_html.value
-    assert f"{q.mu:.4f} ± {q.sigma:.4f} eV/atom" in app.query_html.value
+    # energies in eV/atom, sigma in meV/atom, each in one unit only
+    assert f"μ = {q.mu:.4f} eV/atom, σ = {1000 * q.sigma:.1f} meV/atom" in app.query_html.value
+    assert f"{q.sigma:.4f}" not in app.query_html.value
 
 
 def test_display_delegates_to_the_root_box(app):
@@ -337,4 +350,161 @@ def test_pool_without_reference_energies(table, path):
         app.value_text.value = text
         app.submit_button.click()
     assert [e["label"] for e in saved(path)[1:]] == [-4.08, -4.09, -4.07]
-    assert app.plot_output.outputs and "labelled 3 / 5" in app.status.value
+    assert "<img" in app.best_image.value and "labelled 3 / 5" in app.status.value
+
+
+# ---------------------------------------------------------------- keyboard, layout, dead ends
+def press_enter(text_widget):
+    """What the browser sends when Enter is pressed in an ipywidgets Text."""
+    text_widget._handle_custom_msg({"event": "submit"}, [])
+
+
+def test_enter_in_the_energy_box_submits(app, path):
+    shown = shown_id(app)
+    app.value_text.value = "-4.0512"
+    press_enter(app.value_text)
+    (event,) = saved(path)
+    assert (event["id"], event["label"], event["labelled_by"]) == (shown, -4.0512, "human")
+    assert app.value_text.value == ""
+
+
+def test_enter_in_the_reason_box_skips(app, path):
+    app.skip_reason.value = "no time"
+    press_enter(app.skip_reason)
+    (event,) = saved(path)
+    assert event["type"] == "skip" and event["reason"] == "no time"
+
+
+def test_other_messages_of_a_text_box_do_nothing(app, path):
+    app.value_text.value = "-4.0512"
+    app.value_text._handle_custom_msg({"event": "something else"}, [])
+    assert saved(path) == []
+
+
+def test_raising_the_budget_raises_the_campaigns_too(pool, path):
+    campaign = Campaign(pool, TableOracle(), ledger_path=path, n_initial=2, budget=2)
+    app = LabelingApp(campaign)
+    app.compute()
+    app.compute()
+    assert not app.compute().ok
+    app.budget = 4
+    assert campaign.budget == 4 and app.compute().ok
+
+
+def test_restart_hint_is_shown(app):
+    hints = [w for w in app.view.children if "almat-restart-hint" in w._dom_classes]
+    assert len(hints) == 1 and "run this cell again" in hints[0].value
+    assert html.escape(RESTART_HINT) in hints[0].value
+
+
+def test_messages_wrap_between_words_and_mark_errors(app):
+    app.submit("abc")
+    assert "word-break:normal" in app.messages.value and "almat-error" in app.messages.value
+    assert "break-all" not in app.messages.value
+    app.skip("no time")
+    assert app.messages.value.count("almat-error") == 1 and not app.last_message_is_error()
+
+
+def test_without_labels_the_plots_show_no_empty_axes(app):
+    assert app.campaign.n_labels == 0
+    for name in ("best", "parity"):
+        (ax,) = app.figures[name].axes
+        assert not ax.axison and len(ax.lines) == 0, name
+
+
+def test_app_figures_have_projector_sized_text(app):
+    app.compute()
+    app.compute()
+    app.compute()
+    for name, fig in app.figures.items():
+        fig.canvas.draw()
+        width_px = fig.get_figwidth() * DPI  # the PNG is saved at the widget's DPI
+        assert width_px <= 420, f"{name} is {width_px} px wide and would be scaled down"
+        small = [(t.get_text(), t.get_fontsize()) for t in fig.findobj(Text)
+                 if t.get_visible() and t.get_text().strip() and t.get_fontsize() < MIN_FONT_PT]
+        assert not small, (name, small)
+
+
+def test_best_so_far_title_never_shows_negative_zero(pool, path):
+    app = new_app(pool, path)
+    lowest = int(np.nanargmin(pool.energies))
+    app.campaign.submit(float(pool.energies[lowest]) - 1e-12, index=lowest)
+    app.refresh()
+    title = app.figures["best"].axes[0].get_title()
+    assert "0.0 meV/atom above" in title and "-0.0" not in title
+
+
+# ---------------------------------------------------------------- oracles that report progress
+class SteppingOracle:
+    """A fake relaxation: calls on_step(step, fmax) a few times, then answers from the table."""
+
+    name = "relaxer"
+    max_steps = 50
+
+    def __init__(self, app_probe=None):
+        self.calls = []
+        self.app = app_probe
+
+    def label(self, pool, index, on_step=None):
+        self.calls.append(on_step is not None)
+        seen = []
+        for step, fmax in enumerate([1.2, 0.31, 0.04], start=1):
+            if on_step is not None:
+                on_step(step, fmax)
+                if self.app is not None:
+                    seen.append((self.app.work_line.layout.display, self.app.work_progress.value,
+                                 self.app.work_progress.max, self.app.work_html.value))
+        self.seen = seen
+        return TableOracle().label(pool, index)
+
+
+def test_progress_is_shown_for_an_oracle_that_reports_steps(pool, path):
+    oracle = SteppingOracle()
+    campaign = Campaign(pool, oracle, ledger_path=path, n_initial=2)
+    app = LabelingApp(campaign)
+    oracle.app = app
+    assert reports_progress(oracle)
+    assert app.work_line.layout.display == "none"
+    app.compute_button.click()
+    assert oracle.calls == [True]
+    assert [s[:3] for s in oracle.seen] == [("flex", 1, 50), ("flex", 2, 50), ("flex", 3, 50)]
+    assert oracle.seen[1][3] == "relaxing: step 2 of at most 50, max force 0.31 eV/Å"
+    assert app.work_line.layout.display == "none"  # hidden again once labelled
+    (event,) = saved(path)
+    assert event["labelled_by"] == "relaxer" and campaign.oracle is oracle
+
+
+def test_progress_bar_is_hidden_again_when_the_oracle_fails(pool, path):
+    class Failing(SteppingOracle):
+        def label(self, pool, index, on_step=None):
+            on_step(1, 2.0)
+            raise RuntimeError("did not converge")
+
+    oracle = Failing()
+    app = LabelingApp(Campaign(pool, oracle, ledger_path=path, n_initial=2))
+    assert not app.compute().ok and "did not converge" in last_message(app)
+    assert app.work_line.layout.display == "none" and app.campaign.oracle is oracle
+
+
+@pytest.mark.parametrize("oracle, expected", [
+    (TableOracle(), False),  # label(pool, index): no on_step
+    (type("NoMax", (), {"name": "x", "label": lambda self, pool, index, on_step=None: None})(),
+     False),  # on_step but no max_steps
+    (SteppingOracle(), True),
+    (type("Kw", (), {"max_steps": 9, "label": lambda self, pool, index, **kw: None})(),
+     False),  # **kwargs does not promise on_step
+])
+def test_which_oracles_report_progress(oracle, expected):
+    assert reports_progress(oracle) is expected
+
+
+def test_an_oracle_without_on_step_is_called_as_before(pool, path):
+    class Plain:
+        name = "plain"
+        max_steps = 10  # but no on_step keyword
+
+        def label(self, pool, index):
+            return TableOracle().label(pool, index)
+
+    app = LabelingApp(Campaign(pool, Plain(), ledger_path=path, n_initial=2))
+    assert app.compute().ok and app.work_line.layout.display == "none"

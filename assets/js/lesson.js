@@ -1,5 +1,6 @@
-// Folds every solution box behind a button, and closes the episode menu after a click.
-// Without JavaScript the solutions simply stay visible.
+// Folds every solution box behind a button, closes the episode menu after a click, and lets
+// the keyboard reach code boxes that scroll sideways. Without JavaScript the solutions simply
+// stay visible.
 (function () {
   "use strict";
 
@@ -44,6 +45,23 @@
     });
   }
 
+  // A code box wider than the page scrolls; it must take the keyboard focus so that it can be
+  // scrolled without a mouse (WCAG 2.1.1). Checked again when the window or a solution changes.
+  function focusScrollableCode() {
+    document.querySelectorAll("pre").forEach(function (pre) {
+      if (pre.scrollWidth > pre.clientWidth) {
+        pre.tabIndex = 0;
+      } else {
+        pre.removeAttribute("tabindex");
+      }
+    });
+  }
+
   document.querySelectorAll("blockquote.solution").forEach(foldSolution);
   closeMenuOnOutsideClick();
+  focusScrollableCode();
+  window.addEventListener("resize", focusScrollableCode);
+  document.querySelectorAll("button.fold-toggle").forEach(function (button) {
+    button.addEventListener("click", focusScrollableCode);
+  });
 })();

@@ -156,6 +156,9 @@ def get_strategy(name_or_callable: str | ScoreFunction) -> ScoreFunction:
 def explain(name: str | ScoreFunction, mu: float, sigma: float, best: float | None = None, **kwargs: Any) -> str:
     """One sentence on why a strategy picked a candidate with prediction ``mu ± sigma`` (eV/atom).
 
+    Energies are written in eV/atom and σ, like every energy difference, in
+    meV/atom, so one quantity never appears in two units.
+
     Parameters
     ----------
     name
@@ -168,13 +171,14 @@ def explain(name: str | ScoreFunction, mu: float, sigma: float, best: float | No
         The strategy's options (``kappa``, ``xi``).
     """
     func = get_strategy(name)
-    pred = f"μ = {mu:.4f} ± {sigma:.4f} eV/atom"
+    pred = f"μ = {mu:.4f} eV/atom, σ = {sigma * 1000:.1f} meV/atom"
     if func is random:
         return f"Random: picked uniformly at random ({pred}), the baseline the other strategies must beat."
     if func is uncertainty:
-        return f"Uncertainty: σ = {sigma * 1000:.1f} meV/atom, the largest in the pool ({pred})."
+        return f"Uncertainty: σ = {sigma * 1000:.1f} meV/atom, the largest in the pool (μ = {mu:.4f} eV/atom)."
     if func is greedy:
-        return f"Greedy: μ = {mu:.4f} eV/atom, the lowest predicted energy in the pool (σ = {sigma:.4f})."
+        return (f"Greedy: μ = {mu:.4f} eV/atom, the lowest predicted energy in the pool "
+                f"(σ = {sigma * 1000:.1f} meV/atom).")
     if func is lcb:
         kappa = float(kwargs.get("kappa", 2.0))
         return f"LCB: μ − {kappa:g}σ = {mu - kappa * sigma:.4f} eV/atom, the lowest of the pool ({pred})."

@@ -136,19 +136,17 @@ class ClusterVectorFeaturizer:
     Cutoffs (Å): ``cutoffs[0]`` bounds pair distances, ``cutoffs[1]`` (if
     given) the largest distance within a triplet, and so on. The Li6PS5Cl 48h
     sublattice has Li-Li distances of 1.81 (the 48h pair), 2.33, 3.59, 4.14
-    and 4.75 Å within one Li cage around a 4d anion, and 2.83, 3.67, 4.05,
-    4.48, 4.64, 5.11, 5.17, 5.44 and 5.72 Å between cages. The default pair
-    cutoff of 6.0 Å takes all 14 of these shells (the next is at 6.07 Å): 14
-    features once the point and empty-cluster columns, the same for every
-    ordering at a fixed Li:vacancy ratio, are left out.
+    and 4.75 Å within one Li cage around a 4d anion, and many more between
+    cages; 6.0 Å takes 14 pair shells, the default 8.0 Å takes 32 (the point
+    and empty-cluster columns, the same for every ordering at a fixed
+    Li:vacancy ratio, are left out).
 
-    The default has no triplets on purpose. Adding triplets up to 5.0 Å gives
-    45 features (31 triplet orbits), which overfit the few tens of labels an
-    active-learning campaign has: on the shipped pool (3,048 orderings, 10
-    seeds, ``benchmarks/al_benchmark.py``) LCB needs a median of 28 labels to
-    find the lowest-energy ordering with ``cutoffs=(6.0, 5.0)`` and 12.5 with
-    ``(6.0,)``, and the error over the pool after 50 labels is also lower
-    with pairs only. Pass ``cutoffs=(6.0, 5.0)`` to compare.
+    Why 8 Å and pairs only: relaxed energies depend on Li-Li pairs further
+    apart than unrelaxed ones. On the relaxed pool (630 orderings, 10 seeds,
+    ``benchmarks/al_benchmark.py``) greedy search needs a median of 65.5
+    labels to find the lowest relaxed energy with 8 Å pairs and 112.5 with
+    6 Å pairs. Triplets overfit the few tens of labels a campaign has: with
+    ``cutoffs=(6.0, 5.0)`` (45 features) greedy search needed about 180.
 
     Parameters
     ----------
@@ -169,7 +167,7 @@ class ClusterVectorFeaturizer:
         One name per column: cluster order and its interatomic distances in Å.
     """
 
-    def __init__(self, parent: Structure, cutoffs: Sequence[float] = (6.0,),
+    def __init__(self, parent: Structure, cutoffs: Sequence[float] = (8.0,),
                  fixed_composition: bool = True) -> None:
         self.parent = parent
         self.cutoffs = tuple(float(c) for c in cutoffs)

@@ -4,6 +4,11 @@ Every function draws on a matplotlib ``Axes`` (a new one when ``ax`` is None)
 and returns it, so figures compose with ``plt.subplots`` and work with the
 non-interactive ``Agg`` backend (tests, CI, the widget). Energies come in
 eV/atom, as everywhere in ``almat``; differences are shown in meV/atom.
+
+Colours are the Okabe–Ito palette, which stays distinguishable with the common
+forms of colour blindness, and every strategy also has its own line style and
+marker, so curves can be told apart in greyscale too. Text is at least
+:data:`MIN_FONT_PT` points, readable on a projector.
 """
 
 from __future__ import annotations
@@ -20,10 +25,36 @@ from matplotlib.ticker import FormatStrFormatter
 
 #: Symbols of the disordered sublattice: an Li ion or a vacancy ("X", icet's convention).
 LI, VACANCY = "Li", "X"
-LI_COLOUR = "#6a3d9a"
-SHORT_COLOUR = "#d62728"
+#: The Okabe–Ito palette (Okabe and Ito, "Color Universal Design", 2008), by name.
+OKABE_ITO = {
+    "black": "#000000", "orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73",
+    "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "reddish purple": "#CC79A7",
+}
+LI_COLOUR = OKABE_ITO["blue"]
+SHORT_COLOUR = OKABE_ITO["vermillion"]
+#: Colour, line style and marker of each strategy of :data:`almat.acquisition.STRATEGIES`.
+STRATEGY_STYLES: dict[str, tuple[str, str | tuple, str]] = {
+    "random": (OKABE_ITO["black"], ":", "o"),
+    "uncertainty": (OKABE_ITO["sky blue"], "-.", "v"),
+    "greedy": (OKABE_ITO["vermillion"], "-", "s"),
+    "lcb": (OKABE_ITO["blue"], "--", "^"),
+    "ei": (OKABE_ITO["bluish green"], (0, (6, 2, 1, 2)), "D"),
+}
+#: Styles for strategies without an entry in STRATEGY_STYLES, used in turn.
+OTHER_STYLES = ((OKABE_ITO["orange"], (0, (3, 1, 1, 1, 1, 1)), "P"),
+                (OKABE_ITO["reddish purple"], (0, (8, 3)), "X"))
+#: Smallest font size (points) of any text in a figure; 10 pt at 72 dpi is 10 CSS px.
+MIN_FONT_PT = 10
+TITLE_PT = 12
 #: Grey shades and marker sizes of the fixed framework.
 FRAMEWORK = {"P": ("#4d4d4d", 30), "S": ("#a6a6a6", 18), "Cl": ("#7f7f7f", 24)}
+
+
+def _readable(ax: Axes) -> None:
+    """Set the axis labels and tick labels of ``ax`` to at least :data:`MIN_FONT_PT`."""
+    ax.tick_params(labelsize=MIN_FONT_PT)
+    for label in (ax.xaxis.label, ax.yaxis.label, getattr(ax, "zaxis", ax.xaxis).label):
+        label.set_fontsize(max(label.get_fontsize(), MIN_FONT_PT + 1))
 
 
 class PlotInputError(ValueError):
@@ -209,8 +240,8 @@ def plot_structure(structure, ax: Axes | None = None, *, index: int | None = Non
         Line2D([], [], ls="", marker="o", ms=4, color=FRAMEWORK["S"][0], label="P, S, Cl"),
         Line2D([], [], color=SHORT_COLOUR, lw=2.5, label=f"Li–Li < {short:g} Å ({int(both.sum())})"),
     ]
-    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8,
-              frameon=False)
+    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5),
+              fontsize=MIN_FONT_PT, frameon=False)
     if three_d:
         ax.set_xlabel("x (Å)")
         ax.set_ylabel("y (Å)")
@@ -226,8 +257,18 @@ def plot_structure(structure, ax: Axes | None = None, *, index: int | None = Non
     if title is None:
         n_cages = group.max() + 1
         title = f"{int(li.sum())} Li on {len(li)} sites, {n_cages} cage{'s' if n_cages > 1 else ''}"
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=TITLE_PT)
+    _readable(ax)
     return ax
+
+
+def _empty(ax: Axes, message: str, title: str) -> None:
+    """An axes with nothing to draw yet: no frame or ticks that would suggest data, only why."""
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes,
+            fontsize=MIN_FONT_PT + 1, wrap=True)
+    ax.set_title(title, fontsize=TITLE_PT)
+
 
 def _best_series(history) -> pd.Series:
     """Best label so far against the number of labels, from the inputs plot_best_so_far accepts."""
@@ -274,27 +315,26 @@ def plot_best_so_far(history, reference_min: float | None = None, ax: Axes | Non
     best = _best_series(history)
     if ax is None:
         ax = plt.figure(figsize=(4.5, 3.2)).add_subplot()
-    if len(best):
-        ax.step(best.index.to_numpy(), best.to_numpy(), where="post", color=LI_COLOUR, lw=2,
-                label=label or "best found")
-        ax.plot(best.index[-1], best.iloc[-1], "o", color=LI_COLOUR)
-        title = f"best {best.iloc[-1]:.4f} eV/atom after {best.index[-1]} labels"
-    else:
-        ax.text(0.5, 0.5, "no labels yet", ha="center", va="center", transform=ax.transAxes)
-        title = "best energy found"
+    if not len(best):
+        _empty(ax, "no labels yet:\nthe best energy found\nis drawn here", "best energy found")
+        return ax
+    ax.step(best.index.to_numpy(), best.to_numpy(), where="post", color=LI_COLOUR, lw=2,
+            label=label or "best found")
+    ax.plot(best.index[-1], best.iloc[-1], "o", color=LI_COLOUR)
+    title = f"best {best.iloc[-1]:.4f} eV/atom after {best.index[-1]} labels"
     if reference_min is not None and np.isfinite(reference_min):
         ax.axhline(reference_min, ls="--", color="k", lw=1,
                    label=f"pool minimum {reference_min:.4f}")
-        if len(best):
-            gap = 1000 * (best.iloc[-1] - reference_min)
-            title += f"\n{gap:.1f} meV/atom above the pool minimum"
+        gap = round(1000 * (best.iloc[-1] - reference_min), 1) + 0.0  # + 0.0 turns -0.0 into 0.0
+        where = "below" if gap < 0 else "above"
+        title += f"\n{abs(gap):.1f} meV/atom {where} the pool minimum"
     ax.set_xlabel("labels")
     ax.set_ylabel("best energy (eV/atom)")
     ax.yaxis.set_major_formatter(FormatStrFormatter("%.3f"))
     ax.xaxis.get_major_locator().set_params(integer=True)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, frameon=False)
-    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=MIN_FONT_PT, frameon=False)
+    ax.set_title(title, fontsize=TITLE_PT)
+    _readable(ax)
     return ax
 
 
@@ -357,17 +397,18 @@ def plot_parity(y_true: Sequence[float], y_pred: Sequence[float],
         ax.set_xlim(lims)
         ax.set_ylim(lims)
         mae = 1000 * float(np.mean(np.abs(p - t)))
-        ax.set_title(f"MAE = {mae:.1f} meV/atom (n = {len(t)})", fontsize=10)
-        ax.legend(fontsize=8, frameon=False, loc="upper left")
+        ax.set_title(f"MAE = {mae:.1f} meV/atom (n = {len(t)})", fontsize=TITLE_PT)
+        ax.legend(fontsize=MIN_FONT_PT, frameon=False, loc="upper left")
     else:
-        ax.text(0.5, 0.5, "no predictions yet", ha="center", va="center", transform=ax.transAxes)
-        ax.set_title("parity", fontsize=10)
+        _empty(ax, "no predictions yet:\nthe surrogate is fitted\nonce there are labels", "parity")
+        return ax
     ax.set_aspect("equal", adjustable="box")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_formatter(FormatStrFormatter("%.3f"))
     ax.tick_params(axis="x", labelrotation=30)
+    _readable(ax)
     return ax
 
 
@@ -384,6 +425,12 @@ def plot_strategy_curves(df: pd.DataFrame, ax: Axes | None = None, *, x: str = "
                          band: tuple[float, float] = (0.25, 0.75),
                          ylabel: str | None = None) -> Axes:
     """Median and inter-quantile band of a metric per strategy, over seeds.
+
+    Each strategy has the colour, line style and marker of
+    :data:`STRATEGY_STYLES`. Curves that coincide stay visible: each curve is
+    drawn narrower than the one before it, on top of it, with markers at
+    staggered labels. A band is a light tint between two thin edge lines in the
+    strategy's colour and style, so overlapping bands do not mix into a new colour.
 
     Parameters
     ----------
@@ -413,17 +460,28 @@ def plot_strategy_curves(df: pd.DataFrame, ax: Axes | None = None, *, x: str = "
         )
     if ax is None:
         ax = plt.figure(figsize=(5.5, 3.6)).add_subplot()
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for k, (name, group) in enumerate(df.groupby(by, sort=False)):
+    groups = list(df.groupby(by, sort=False))
+    others = iter(OTHER_STYLES * len(groups))
+    n_x = max(df[x].nunique(), 1)
+    for k, (name, group) in enumerate(groups):
+        colour, dashes, marker = STRATEGY_STYLES.get(str(name)) or next(others)
         stats = group.groupby(x)[y].quantile([band[0], 0.5, band[1]]).unstack()
         xs = stats.index.to_numpy()
-        colour = colours[k % len(colours)]
-        ax.plot(xs, stats[0.5], color=colour, lw=2, label=str(name))
-        ax.fill_between(xs, stats[band[0]], stats[band[1]], color=colour, alpha=0.2, lw=0)
-    n_runs = df.groupby(by).size().max() // max(df[x].nunique(), 1)
+        width = 1.4 + 0.6 * (len(groups) - 1 - k)  # the first drawn is the widest, at the bottom
+        every = max(n_x // 8, 1)
+        ax.plot(xs, stats[0.5], color=colour, ls=dashes, lw=width, marker=marker, ms=4 + width,
+                markevery=(k * max(every // len(groups), 1) % every, every), zorder=3 + k,
+                label=str(name))
+        ax.fill_between(xs, stats[band[0]], stats[band[1]], color=colour, alpha=0.08, lw=0,
+                        zorder=1)
+        for edge in (band[0], band[1]):
+            ax.plot(xs, stats[edge], color=colour, ls=dashes, lw=0.8, alpha=0.7, zorder=2)
+    n_runs = df.groupby(by).size().max() // n_x
     ax.set_xlabel("labels")
     ax.set_ylabel(ylabel or METRIC_LABELS.get(y, y))
-    ax.set_title(f"median and {band[0]:.0%}–{band[1]:.0%} band over {n_runs} runs", fontsize=10)
-    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(f"median and {band[0]:.0%}–{band[1]:.0%} band over {n_runs} runs",
+                 fontsize=TITLE_PT)
+    ax.legend(fontsize=MIN_FONT_PT, frameon=False, handlelength=3)
     ax.xaxis.get_major_locator().set_params(integer=True)
+    _readable(ax)
     return ax

@@ -173,3 +173,52 @@ class PageErrors:
 
     def clear(self) -> None:
         self.messages.clear()
+
+
+#: Impacts that fail an accessibility check; "minor" and "moderate" are reported only.
+AXE_FAILING_IMPACTS = ("serious", "critical")
+
+
+def axe_script() -> str:
+    """The axe-core script, from the ``axe-playwright-python`` package (PyPI), which bundles it.
+
+    Only its ``axe.min.js`` is used: it is injected into the page and run there.
+    """
+    try:
+        from importlib.resources import files
+
+        return (files("axe_playwright_python") / "axe.min.js").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        unavailable("axe-core is not installed (pip install axe-playwright-python, which "
+                    "bundles it; it is in the test extra of pyproject.toml)")
+
+
+def axe_violations(page, include: list[str] | None = None, exclude: list[str] | None = None
+                   ) -> list[dict]:
+    """Run axe-core on the page and return its violations.
+
+    Parameters
+    ----------
+    page
+        A Playwright page, loaded.
+    include, exclude
+        CSS selectors of the parts to check, or to leave out; the whole page by default.
+
+    Returns
+    -------
+    list of dict
+        axe's violation objects (``id``, ``impact``, ``help``, ``nodes`` ...).
+    """
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(content=axe_script())
+    context = {"include": [[s] for s in include or ["html"]],
+               "exclude": [[s] for s in exclude or []]}
+    return page.evaluate("context => axe.run(context, {resultTypes: ['violations']})"
+                         ".then(r => r.violations)", context)
+
+
+def serious(violations: list[dict]) -> list[str]:
+    """One line per serious or critical violation: rule, impact, help and the first nodes."""
+    return [f"{v['id']} ({v['impact']}): {v['help']} at "
+            + "; ".join(" ".join(n["target"]) for n in v["nodes"][:3])
+            for v in violations if v["impact"] in AXE_FAILING_IMPACTS]

@@ -39,8 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from browser_util import (PageErrors, artifacts_dir, free_port, launch_chromium, screenshot,
-                          unavailable)
+from browser_util import (PageErrors, artifacts_dir, axe_violations, free_port, launch_chromium,
+                          screenshot, serious, unavailable)
+
+from almat.plots import MIN_FONT_PT
+from almat.widget import DPI
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -292,6 +295,11 @@ def messages(page) -> str:
     return page.locator(".almat-app:not([data-stale]) .almat-messages").inner_text()
 
 
+def newest_message(page) -> str:
+    """The newest message: first in the page (the box shows it at the bottom)."""
+    return page.locator(".almat-app:not([data-stale]) .almat-message").first.inner_text()
+
+
 def eventually(check: Callable[[], bool], timeout_s: float, failure: str) -> None:
     """Poll ``check`` until it returns true; fail with ``failure`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
@@ -405,7 +413,7 @@ def test_labeling_loop_in_jupyterlab(jupyterlab, page, capsys):
     page.locator(".almat-app .almat-submit").click()
     # The refusal must be the newest message (the notebook's own cells may have shown one
     # before); once it is shown the click has been handled, so the counter is final.
-    eventually(lambda: "'abc' is not a number" in messages(page).strip().splitlines()[-1],
+    eventually(lambda: "'abc' is not a number" in newest_message(page),
                UI_TIMEOUT, f"no refusal of 'abc' shown; messages:\n{messages(page)}")
     assert counter(page) == after_submit
     assert labels.read_bytes() == saved, "a refused entry changed the labels file"
@@ -519,3 +527,155 @@ def test_widget_that_cannot_render_is_caught(jupyterlab, page):
     with pytest.raises(pytest.fail.Exception, match="did not run cleanly"):
         wait_for_app(page, 60, "lost-widget")
     assert time.monotonic() - started < 30, "the failure was found only by waiting for the timeout"
+
+
+PROJECTOR = {"width": 1024, "height": 768}
+
+SLOW_RELAXER = '''\
+import time
+
+import almat
+from almat.oracles import TableOracle
+
+
+class SlowRelaxer:
+    """Stands in for a CHGNet relaxation: ten optimizer steps of 0.5 s, then the table's energy."""
+
+    name = "relaxer"
+    max_steps = 200
+
+    def label(self, pool, index, on_step=None):
+        for step in range(1, 11):
+            time.sleep(0.5)
+            if on_step is not None:
+                on_step(step, 1.0 / step)
+        return TableOracle().label(pool, index)
+
+
+pool = almat.load_pool("li6ps5cl")
+campaign = almat.Campaign(pool, SlowRelaxer(), ledger_path=almat.labels_file("projector"),
+                          n_initial=2, budget=10)
+app = almat.LabelingApp(campaign)
+app
+'''
+
+#: Words of an element that the browser broke across two lines, e.g. "en" / "ergy".
+BROKEN_WORDS_JS = r"""root => {
+    const broken = [];
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        for (const m of node.textContent.matchAll(/\S+/g)) {
+            const range = document.createRange();
+            range.setStart(node, m.index);
+            range.setEnd(node, m.index + m[0].length);
+            const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+            if (lines.size > 1) broken.push(m[0]);
+        }
+    }
+    return broken;
+}"""
+
+
+def box(page, selector: str) -> dict:
+    """The bounding box (CSS px, viewport coordinates) of the live app's element ``selector``."""
+    element = page.locator(f".almat-app:not([data-stale]) {selector}").first
+    found = element.bounding_box()
+    assert found is not None, f"{selector} is not displayed"
+    return found
+
+
+def inside(inner: dict, outer: dict) -> bool:
+    return (inner["x"] >= outer["x"] - 0.5 and inner["y"] >= outer["y"] - 0.5
+            and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + 0.5
+            and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + 0.5)
+
+
+def test_app_fits_a_projector(jupyterlab, browser, capsys):
+    """At 1024x768, sidebar closed, the controls, the candidate and the best-so-far plot are all
+    on screen at once; plot text is at least 10 CSS px; no word of a message is split; Enter
+    submits; a stepping oracle shows its progress; axe finds nothing serious in the app."""
+    write_notebook(jupyterlab.root / "projector.ipynb", [SLOW_RELAXER])
+    labels = jupyterlab.labels_dir / "projector.jsonl"
+    context = browser.new_context(viewport=PROJECTOR)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        open_notebook(page, jupyterlab, "projector.ipynb")
+        if page.locator("#jp-left-stack").is_visible():
+            page.keyboard.press("Control+b")  # View > Show Left Sidebar, off
+            eventually(lambda: not page.locator("#jp-left-stack").is_visible(), UI_TIMEOUT,
+                       "the left sidebar did not close")
+        menu(page, "Run", "runmenu:run-all")
+        wait_for_app(page, RUN_ALL_TIMEOUT, "projector")
+
+        # A stepping oracle: the progress bar and the step line show while it works.
+        app = page.locator(".almat-app:not([data-stale])")
+        app.locator(".almat-compute").click()
+        work = app.locator(".almat-work")
+        eventually(lambda: work.is_visible() and "relaxing: step" in work.inner_text(), UI_TIMEOUT,
+                   "no progress shown while the oracle relaxes")
+        progress_line = work.inner_text()
+        assert re.search(r"relaxing: step \d+ of at most 200, max force [\d.]+ eV/Å",
+                         progress_line), progress_line
+        assert app.locator(".almat-work-progress").is_visible()
+        shot(page, "projector-relaxing")
+        eventually(lambda: counter(page)["labelled"] == 1, COMPUTE_TIMEOUT, "no label after relaxing")
+        eventually(lambda: not work.is_visible(), UI_TIMEOUT, "the progress line stayed")
+
+        # Enter in the energy box submits.
+        first = events(labels)[-1]["label"]
+        app.locator(".almat-value input").fill(f"{first + 0.005:.4f}")
+        app.locator(".almat-value input").press("Enter")
+        eventually(lambda: counter(page)["labelled"] == 2, UI_TIMEOUT, "Enter did not submit")
+        assert events(labels)[-1]["labelled_by"] == "human"
+        app.locator(".almat-value input").fill("abc")  # a long refusal message
+        app.locator(".almat-value input").press("Enter")
+        eventually(lambda: "not a number" in messages(page), UI_TIMEOUT, "no refusal shown")
+
+        # Everything needed to teach from the app is on screen at once.
+        app.evaluate("el => el.scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(300)
+        screen = {"x": 0, "y": 0, **{"width": PROJECTOR["width"], "height": PROJECTOR["height"]}}
+        notebook = page.locator(".jp-NotebookPanel:visible .jp-WindowedPanel-outer").bounding_box() \
+            or page.locator(".jp-NotebookPanel:visible").bounding_box()
+        parts = {name: box(page, selector) for name, selector in [
+            ("controls", ".almat-controls"), ("candidate", ".almat-candidate"),
+            ("best-so-far plot", ".almat-best-plot img"), ("messages", ".almat-messages")]}
+        with capsys.disabled():
+            print(f"\nprojector {PROJECTOR}: notebook area {notebook}")
+            for name, found in parts.items():
+                print(f"  {name}: {found}")
+        off = [name for name, found in parts.items()
+               if not (inside(found, screen) and inside(found, notebook))]
+        assert not off, f"not on screen at 1024x768: {off}; notebook area {notebook}; {parts}"
+
+        # Plot text: MIN_FONT_PT points at DPI, scaled as the browser shows the PNG.
+        for selector in (".almat-best-plot img", ".almat-structure img"):
+            natural, shown = app.locator(selector).first.evaluate(
+                "img => [img.naturalWidth, img.getBoundingClientRect().width]")
+            font_px = MIN_FONT_PT * DPI / 72 * shown / natural
+            with capsys.disabled():
+                print(f"  {selector}: {natural} px drawn at {shown:.0f} CSS px, "
+                      f"smallest text {font_px:.1f} CSS px")
+            assert font_px >= 10, f"{selector}: smallest text is {font_px:.1f} CSS px"
+
+        newest = app.locator(".almat-message").first  # newest first in the page, shown last
+        assert "not a number" in newest.inner_text()
+        assert inside(newest.bounding_box(), app.locator(".almat-messages [role=log]").bounding_box()), \
+            "the newest message is scrolled out of the messages box"
+        for selector in (".almat-messages", ".almat-query", ".almat-counter"):
+            broken = app.locator(selector).first.evaluate(BROKEN_WORDS_JS)
+            assert not broken, f"words split across lines in {selector}: {broken}"
+        hint = app.locator(".almat-restart-hint")
+        assert hint.is_visible() and "run this cell again" in hint.inner_text()
+
+        # Accessibility of our own markup: only the app is checked; JupyterLab's own shell
+        # (menus, toolbars, side panels) is not ours to fix and is left out.
+        violations = axe_violations(page, include=[".almat-app:not([data-stale])"])
+        with capsys.disabled():
+            print("  axe on the app: " + (", ".join(f"{v['id']} ({v['impact']})" for v in violations)
+                                          or "no violations"))
+        assert serious(violations) == []
+        shot(page, "projector-1024x768")
+    finally:
+        context.close()

@@ -3,7 +3,9 @@
 The site is built with ``scripts/build_site.sh``, served on 127.0.0.1 and visited
 with Debian's Chromium. For every episode, each solution must start folded and
 unfold on click; no page may log a JavaScript error; every page links back to
-the index. Screenshots go to ``artifacts/screenshots/`` (or ``$ALMAT_ARTIFACTS``).
+the index; axe-core finds no serious or critical accessibility violation on any
+page (solutions unfolded, so that their content is checked too); long code
+lines scroll inside their box instead of being cut off at the page's edge. Screenshots go to ``artifacts/screenshots/`` (or ``$ALMAT_ARTIFACTS``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
-from browser_util import PageErrors, chromium, screenshot, serve_directory, unavailable
+from browser_util import (PageErrors, axe_violations, chromium, screenshot, serious,
+                          serve_directory, unavailable)
 
 pytestmark = pytest.mark.browser
 __all__ = ["chromium"]  # the fixture, imported so that pytest finds it
@@ -177,3 +180,44 @@ def test_checks_catch_a_missing_stylesheet(chromium, site_dir, tmp_path):
         assert any("404" in m for m in errors.messages), errors.messages
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("path", PAGES + [f"{p.stem}/" for p in EPISODES])
+def test_page_has_no_serious_accessibility_violations(page, site_url, path):
+    open_page(page, urljoin(site_url, path))
+    for toggle in page.locator("button.fold-toggle").all():  # check the solutions' content too
+        toggle.click()
+    violations = axe_violations(page)
+    print(f"axe on /{path}: {len(violations)} violation(s): "
+          + ", ".join(f"{v['id']} ({v['impact']})" for v in violations))
+    assert serious(violations) == []
+
+
+def test_accessibility_check_can_fail(page, site_url):
+    open_page(page, site_url)
+    page.evaluate("""() => {
+        const img = document.createElement('img');   // no alt text: 'image-alt', critical
+        img.src = 'data:,';
+        document.querySelector('main').append(img);
+    }""")
+    assert any(line.startswith("image-alt (critical)") for line in serious(axe_violations(page)))
+
+
+def test_long_code_lines_scroll_instead_of_being_cut(page, site_url):
+    page.set_viewport_size({"width": 800, "height": 900})
+    open_page(page, urljoin(site_url, f"{EPISODES[1].stem}/"))
+    page.evaluate("""() => {
+        const pre = document.querySelector('div.output pre, pre');
+        pre.textContent = 'x'.repeat(400);
+    }""")
+    box = page.evaluate("""() => {
+        const pre = document.querySelector('div.output pre, pre');
+        const style = getComputedStyle(pre);
+        return {overflowX: style.overflowX, whiteSpace: style.whiteSpace,
+                scrollWidth: pre.scrollWidth, clientWidth: pre.clientWidth,
+                right: pre.getBoundingClientRect().right, page: document.documentElement.clientWidth,
+                pageScroll: document.documentElement.scrollWidth};
+    }""")
+    # The box stays inside the page and its content can be scrolled (or it wraps).
+    assert box["right"] <= box["page"] and box["pageScroll"] <= box["page"], box
+    assert box["overflowX"] in ("auto", "scroll") or box["whiteSpace"] in ("pre-wrap", "break-spaces"), box
