@@ -83,17 +83,17 @@ def assert_reported(root: Path, message: str, filename: str = EPISODE, line: int
 # --- front matter -------------------------------------------------------------------------
 
 def test_missing_front_matter_key(lesson):
-    edit(lesson / EPISODE, "exercises: 15\n", "")
+    edit(lesson / EPISODE, "exercises: 10\n", "")
     assert_reported(lesson, "front matter lacks 'exercises'", line=1)
 
 
 def test_timing_that_is_not_an_integer(lesson):
-    edit(lesson / EPISODE, "teaching: 20\n", "teaching: 20 min\n")
+    edit(lesson / EPISODE, "teaching: 15\n", "teaching: 15 min\n")
     assert_reported(lesson, "'teaching' must be int")
 
 
 def test_timing_that_is_a_boolean(lesson):
-    edit(lesson / EPISODE, "exercises: 15\n", "exercises: true\n")
+    edit(lesson / EPISODE, "exercises: 10\n", "exercises: true\n")
     assert_reported(lesson, "'exercises' must be int")
 
 
@@ -255,7 +255,7 @@ def test_long_prose_line(lesson):
 
 
 def test_long_line_in_a_blockquote(lesson):
-    edit(lesson / EPISODE, "> > 2. 6 / 12 = 1/2.", "> > 2. 6 / 12 = 1/2." + " yes" * 25)
+    edit(lesson / EPISODE, "> > 1. No: 48 is the number of sites per *cubic* cell, which holds four formula units. This", "> > 1. No: 48 is the number of sites per *cubic* cell, which holds four formula units. This" + " yes" * 25)
     assert_reported(lesson, "characters long; wrap it at 100")
 
 
@@ -407,5 +407,5 @@ def test_top_level_page_without_root(lesson):
 
 
 def test_episode_with_a_layout(lesson):
-    edit(lesson / EPISODE, "exercises: 15\n", "exercises: 15\nlayout: page\n")
+    edit(lesson / EPISODE, "exercises: 10\n", "exercises: 10\nlayout: page\n")
     assert_reported(lesson, "unknown front matter key 'layout'")
