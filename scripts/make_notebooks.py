@@ -256,7 +256,9 @@ def renumber_widgets(nb: nbformat.NotebookNode, stem: str) -> nbformat.NotebookN
     """The notebook with its saved widgets' random model ids replaced by stable ones.
 
     Models are numbered in the order they are reached from the cells' outputs, so that
-    regenerating a notebook with a widget is byte-identical.
+    regenerating a notebook with a widget is byte-identical. Models that no output reaches
+    (an app a cell drives through its methods without showing it) are left out: nothing
+    could draw them.
     """
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     order: list[str] = []
@@ -269,9 +271,8 @@ def renumber_widgets(nb: nbformat.NotebookNode, stem: str) -> nbformat.NotebookN
 
     for cell in nb.cells:
         visit(json.dumps(cell.get("outputs", []), sort_keys=True))
-    unreached = set(state) - set(order)
-    if unreached:
-        raise ValueError(f"widget models {sorted(unreached)} are not shown by any cell")
+    for model_id in set(state) - set(order):
+        del state[model_id]
     text = nbformat.writes(nb)
     for number, model_id in enumerate(order):
         text = text.replace(model_id, hashlib.sha256(f"{stem}/{number}".encode()).hexdigest()[:32])
