@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import html
 import json
 import os
 import re
@@ -67,6 +68,12 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 _MODEL_ID = re.compile(r"[0-9a-f]{32}")
 _IMAGE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\(\{\{ page\.root \}\}/fig/(?P<name>[^)\s]+)\)$")
 _HEADING = re.compile(r"^## \S")
+#: tqdm's text meter, "CHGNet:  40%|####      | 2/5 [00:01<00:01, 2.0structure/s]".
+_METER = re.compile(r"\d+%\|")
+#: Elapsed and remaining time, and rate, as tqdm's notebook bar shows them (HTML-escaped).
+_ELAPSED = re.compile(r"\s*\[\d+:\d{2}(?::\d{2})?(?:&lt;|<)[^\]]*\]")
+#: Width of the bar in the text of a settled progress bar.
+BAR_WIDTH = 10
 
 
 @dataclass
@@ -252,6 +259,39 @@ def coalesce_streams(nb: nbformat.NotebookNode) -> None:
             cell.outputs = merged
 
 
+def settle_progress_bars(nb: nbformat.NotebookNode) -> None:
+    """Store tqdm's notebook progress bars as they ended, without timings.
+
+    ``tqdm.auto`` in a notebook draws an ipywidgets bar; its output keeps the text it had
+    when it was drawn ("0%| | 0/630 [00:00<?, ?structure/s]"), which is what a notebook
+    opened without its widgets shows. That text becomes the bar's final state from the
+    saved widget state ("CHGNet: 100%|██████████| 630/630"), and the elapsed time and rate
+    are dropped from the widget state, so that regenerating stays byte-identical. nbval
+    compares the text after ``notebooks/sanitize.cfg`` turns every meter into ``PROGRESS``.
+    """
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            box = state.get(data.get(WIDGET_VIEW, {}).get("model_id"), {})
+            if box.get("model_name") != "HBoxModel" or not _METER.search(data.get("text/plain", "")):
+                continue
+            parts = [state.get(child.removeprefix("IPY_MODEL_"), {})
+                     for child in box["state"].get("children", [])]
+            texts, fraction = [], 0.0
+            for part in parts:
+                if part.get("model_name") == "HTMLModel":
+                    part["state"]["value"] = _ELAPSED.sub("", part["state"]["value"])
+                    texts.append(html.unescape(part["state"]["value"]).replace("\u2007", " ").strip())
+                elif part.get("model_name") == "FloatProgressModel":
+                    value, top = part["state"].get("value", 0), part["state"].get("max", 0)
+                    fraction = min(max(value / top, 0.0), 1.0) if top else 0.0
+            if len(texts) == 2:
+                filled = round(BAR_WIDTH * fraction)
+                data["text/plain"] = (f"{texts[0]}|{'█' * filled}{' ' * (BAR_WIDTH - filled)}| "
+                                      f"{texts[1]}")
+
+
 def renumber_widgets(nb: nbformat.NotebookNode, stem: str) -> nbformat.NotebookNode:
     """The notebook with its saved widgets' random model ids replaced by stable ones.
 
@@ -363,6 +403,7 @@ def write_back(episode: Path, nb: nbformat.NotebookNode) -> list[tuple[str, byte
 def save(root: Path, episode: Path, nb: nbformat.NotebookNode) -> None:
     """Write a run notebook with its digest, its figures and its outputs in the episode."""
     coalesce_streams(nb)
+    settle_progress_bars(nb)
     nb = renumber_widgets(nb, episode.stem)
     nb.metadata["almat"] = {"episode": f"_episodes/{episode.name}",
                             "digest": digest(notebook_view(nb, episode.stem))}
