@@ -14,7 +14,9 @@ Each notebook is executed top to bottom in a fresh kernel, as a learner and
 ``ALMAT_LABELS_DIR`` unset, so that the labeling campaign starts from an empty
 ``labels/`` folder and shows the path a learner sees. The state of the labeling app is
 saved with the notebook, so that JupyterLab shows a snapshot of it, rather than
-"model not found", before the notebook is run.
+"model not found", before the notebook is run. A ``tqdm.auto`` progress bar (``progress=True``)
+is stored as it ended, without timings (:func:`settle_progress_bars`); it is a widget, so it
+never reaches the episode, and ``notebooks/sanitize.cfg`` lets nbval compare it.
 
 The outputs then go back into the episode: the ``{: .output}`` block after each Python
 block is created or replaced from the cell's stdout and text results, and each figure is
