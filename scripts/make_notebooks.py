@@ -14,7 +14,9 @@ Each notebook is executed top to bottom in a fresh kernel, as a learner and
 ``ALMAT_LABELS_DIR`` unset, so that the labeling campaign starts from an empty
 ``labels/`` folder and shows the path a learner sees. The state of the labeling app is
 saved with the notebook, so that JupyterLab shows a snapshot of it, rather than
-"model not found", before the notebook is run.
+"model not found", before the notebook is run. A ``tqdm.auto`` progress bar (``progress=True``)
+is stored as it ended, without timings (:func:`settle_progress_bars`); it is a widget, so it
+never reaches the episode, and ``notebooks/sanitize.cfg`` lets nbval compare it.
 
 The outputs then go back into the episode: the ``{: .output}`` block after each Python
 block is created or replaced from the cell's stdout and text results, and each figure is
@@ -36,6 +38,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import html
 import json
 import os
 import re
@@ -67,6 +70,12 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 _MODEL_ID = re.compile(r"[0-9a-f]{32}")
 _IMAGE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\(\{\{ page\.root \}\}/fig/(?P<name>[^)\s]+)\)$")
 _HEADING = re.compile(r"^## \S")
+#: tqdm's text meter, "CHGNet:  40%|####      | 2/5 [00:01<00:01, 2.0structure/s]".
+_METER = re.compile(r"\d+%\|")
+#: Elapsed and remaining time, and rate, as tqdm's notebook bar shows them (HTML-escaped).
+_ELAPSED = re.compile(r"\s*\[\d+:\d{2}(?::\d{2})?(?:&lt;|<)[^\]]*\]")
+#: Width of the bar in the text of a settled progress bar.
+BAR_WIDTH = 10
 
 
 @dataclass
@@ -252,11 +261,46 @@ def coalesce_streams(nb: nbformat.NotebookNode) -> None:
             cell.outputs = merged
 
 
+def settle_progress_bars(nb: nbformat.NotebookNode) -> None:
+    """Store tqdm's notebook progress bars as they ended, without timings.
+
+    ``tqdm.auto`` in a notebook draws an ipywidgets bar; its output keeps the text it had
+    when it was drawn ("0%| | 0/630 [00:00<?, ?structure/s]"), which is what a notebook
+    opened without its widgets shows. That text becomes the bar's final state from the
+    saved widget state ("CHGNet: 100%|██████████| 630/630"), and the elapsed time and rate
+    are dropped from the widget state, so that regenerating stays byte-identical. nbval
+    compares the text after ``notebooks/sanitize.cfg`` turns every meter into ``PROGRESS``.
+    """
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            box = state.get(data.get(WIDGET_VIEW, {}).get("model_id"), {})
+            if box.get("model_name") != "HBoxModel" or not _METER.search(data.get("text/plain", "")):
+                continue
+            parts = [state.get(child.removeprefix("IPY_MODEL_"), {})
+                     for child in box["state"].get("children", [])]
+            texts, fraction = [], 0.0
+            for part in parts:
+                if part.get("model_name") == "HTMLModel":
+                    part["state"]["value"] = _ELAPSED.sub("", part["state"]["value"])
+                    texts.append(html.unescape(part["state"]["value"]).replace("\u2007", " ").strip())
+                elif part.get("model_name") == "FloatProgressModel":
+                    value, top = part["state"].get("value", 0), part["state"].get("max", 0)
+                    fraction = min(max(value / top, 0.0), 1.0) if top else 0.0
+            if len(texts) == 2:
+                filled = round(BAR_WIDTH * fraction)
+                data["text/plain"] = (f"{texts[0]}|{'█' * filled}{' ' * (BAR_WIDTH - filled)}| "
+                                      f"{texts[1]}")
+
+
 def renumber_widgets(nb: nbformat.NotebookNode, stem: str) -> nbformat.NotebookNode:
     """The notebook with its saved widgets' random model ids replaced by stable ones.
 
     Models are numbered in the order they are reached from the cells' outputs, so that
-    regenerating a notebook with a widget is byte-identical.
+    regenerating a notebook with a widget is byte-identical. Models that no output reaches
+    (an app a cell drives through its methods without showing it) are left out: nothing
+    could draw them.
     """
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     order: list[str] = []
@@ -269,9 +313,8 @@ def renumber_widgets(nb: nbformat.NotebookNode, stem: str) -> nbformat.NotebookN
 
     for cell in nb.cells:
         visit(json.dumps(cell.get("outputs", []), sort_keys=True))
-    unreached = set(state) - set(order)
-    if unreached:
-        raise ValueError(f"widget models {sorted(unreached)} are not shown by any cell")
+    for model_id in set(state) - set(order):
+        del state[model_id]
     text = nbformat.writes(nb)
     for number, model_id in enumerate(order):
         text = text.replace(model_id, hashlib.sha256(f"{stem}/{number}".encode()).hexdigest()[:32])
@@ -362,6 +405,7 @@ def write_back(episode: Path, nb: nbformat.NotebookNode) -> list[tuple[str, byte
 def save(root: Path, episode: Path, nb: nbformat.NotebookNode) -> None:
     """Write a run notebook with its digest, its figures and its outputs in the episode."""
     coalesce_streams(nb)
+    settle_progress_bars(nb)
     nb = renumber_widgets(nb, episode.stem)
     nb.metadata["almat"] = {"episode": f"_episodes/{episode.name}",
                             "digest": digest(notebook_view(nb, episode.stem))}

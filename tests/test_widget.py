@@ -8,6 +8,7 @@ never reached the disk fails here.
 import html
 import json
 import re
+from pathlib import Path
 
 import matplotlib
 
@@ -22,7 +23,9 @@ from almat.oracles import TableOracle  # noqa: E402
 from almat.pool import make_pool  # noqa: E402
 from almat.structures import load_parent, set_occupancy  # noqa: E402
 from almat.plots import MIN_FONT_PT  # noqa: E402
-from almat.widget import DPI, RESTART_HINT, LabelingApp, Outcome, reports_progress  # noqa: E402
+from almat.oracles import RelaxedCHGNetOracle  # noqa: E402
+from almat.widget import (DPI, PLACEHOLDER, RESTART_HINT, LabelingApp, Outcome, compute_label,  # noqa: E402
+                          reports_progress)
 from matplotlib.text import Text  # noqa: E402
 
 BUDGET = 10
@@ -302,6 +305,49 @@ def test_display_delegates_to_the_root_box(app):
                            app.skip_button, app.status, app.messages) for c in w._dom_classes}
     assert {"almat-compute", "almat-submit", "almat-value", "almat-undo", "almat-skip",
             "almat-counter", "almat-messages"} <= classes
+
+
+def test_saved_output_reads_well_without_a_kernel(app):
+    """Untrusted notebooks and nbviewer show text/html or text/plain: a sentence, not widget reprs."""
+    bundle = app._repr_mimebundle_()
+    for mime in ("text/plain", "text/html"):
+        text = html.unescape(re.sub(r"<[^>]+>", " ", bundle[mime]))
+        assert "run this cell" in text and "If the buttons do nothing" in text, mime
+        assert not text.lstrip().startswith(("VBox(", "HBox(", "Tab(")), mime
+
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_stored_output_is_a_widget_repr(notebook):
+    """A stored output that would show ``VBox(children=(HTML(value=...`` to a learner."""
+    bad = []
+    for number, cell in enumerate(json.loads(notebook.read_text())["cells"], start=1):
+        for out in cell.get("outputs", []):
+            text = "".join(out.get("data", {}).get("text/plain", ""))
+            if text.lstrip().startswith(("VBox(", "HBox(", "Tab(", "Output(")):
+                bad.append(f"cell {number}: {text[:60]}")
+    assert not bad, bad
+
+
+def test_app_cell_of_notebook_06_stores_the_placeholder_and_the_restart_hint():
+    notebook = next(p for p in NOTEBOOKS if p.name.startswith("06-"))
+    outputs = [out for cell in json.loads(notebook.read_text())["cells"]
+               for out in cell.get("outputs", [])
+               if "application/vnd.jupyter.widget-view+json" in out.get("data", {})
+               and "almat-placeholder" in "".join(out["data"].get("text/html", ""))]
+    assert len(outputs) == 1, "notebook 06 should show one labeling app"
+    text = "".join(outputs[0]["data"]["text/plain"])
+    assert PLACEHOLDER in text and RESTART_HINT in text
+
+
+@pytest.mark.parametrize("oracle, expected", [
+    (TableOracle(), "Look up in table"),
+    (RelaxedCHGNetOracle(cache=None), "Relax with CHGNet"),
+])
+def test_compute_button_says_what_the_oracle_does(oracle, expected):
+    assert compute_label(oracle) == expected
 
 
 def test_a_failing_display_still_saves_the_label_and_says_so(app, path, monkeypatch):

@@ -52,7 +52,7 @@ from matplotlib.figure import Figure
 from almat.acquisition import STRATEGIES
 from almat.campaign import Campaign
 from almat.evaluation import parity as parity_table
-from almat.oracles import CHGNetOracle
+from almat.oracles import CHGNetOracle, RelaxedCHGNetOracle, TableOracle
 from almat.plots import plot_best_so_far, plot_parity, plot_structure
 
 #: Li-Li distance (Å) below which the app warns: two Li on the sites of one 48h pair.
@@ -68,6 +68,9 @@ PLOT_SIZE = (4.6, 2.9)
 #: Shown under the app: an app whose kernel is gone still looks alive, but its clicks do nothing.
 RESTART_HINT = ("If the buttons do nothing, the kernel has restarted or stopped: run this cell "
                 "again (and the cells above it).")
+#: Shown instead of the app where no widget can be drawn: an untrusted notebook, nbviewer.
+PLACEHOLDER = ("Labeling app: run this cell to start it (the buttons work only while the "
+               "notebook's kernel runs).")
 #: Messages wrap between words only; a token longer than the line (a path) may still break.
 _TEXT_STYLE = "white-space:normal;word-break:normal;overflow-wrap:break-word;line-height:1.35"
 #: Text colour of error messages: 8.6:1 contrast on white.
@@ -113,6 +116,29 @@ def reports_progress(oracle: object) -> bool:
         return False
     max_steps = getattr(oracle, "max_steps", None)
     return "on_step" in parameters and isinstance(max_steps, int) and not isinstance(max_steps, bool)
+
+
+def compute_label(oracle: object) -> str:
+    """The text of the Compute button: what pressing it will do with ``oracle``.
+
+    Parameters
+    ----------
+    oracle
+        The campaign's oracle.
+
+    Returns
+    -------
+    str
+        "Compute with CHGNet", "Relax with CHGNet", "Look up in table" for the
+        lesson's oracles; "Compute with <name>" for any other.
+    """
+    if isinstance(oracle, CHGNetOracle):
+        return "Compute with CHGNet"
+    if isinstance(oracle, RelaxedCHGNetOracle):
+        return "Relax with CHGNet"
+    if isinstance(oracle, TableOracle):
+        return "Look up in table"
+    return f"Compute with {getattr(oracle, 'name', 'oracle')}"
 
 
 class _ReportingOracle:
@@ -174,7 +200,6 @@ class LabelingApp:
     def __init__(self, campaign: Campaign, budget: int | None = None):
         self.campaign = campaign
         oracle = campaign.oracle
-        oracle_name = "CHGNet" if isinstance(oracle, CHGNetOracle) else getattr(oracle, "name", "oracle")
         self._updating = False
         self._log: list[tuple[str, bool]] = []
         self.figures: dict[str, Figure] = {}
@@ -190,7 +215,7 @@ class LabelingApp:
                                                 description="strategy",
                                                 layout=widgets.Layout(width="210px"))
         self.compute_button = widgets.Button(
-            description=f"Compute with {oracle_name}", button_style="primary", icon="calculator",
+            description=compute_label(oracle), button_style="primary", icon="calculator",
             tooltip=f"Label the candidate with the campaign's oracle ({getattr(oracle, 'name', '?')})",
             layout=widgets.Layout(width="auto"))
         self.value_text = widgets.Text(placeholder="e.g. -4.1523, then Enter",
@@ -276,8 +301,19 @@ class LabelingApp:
         self.refresh()
 
     # ------------------------------------------------------------ display
-    def _repr_mimebundle_(self, **kwargs):
-        return self.view._repr_mimebundle_(**kwargs)
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        """The root box's widget view, with text and HTML for where no widget can be drawn.
+
+        A notebook saved with its outputs shows the ``text/plain`` and ``text/html``
+        entries when it is opened untrusted or before its kernel runs, and in nbviewer;
+        ipywidgets' own text (``VBox(children=(HTML(value=...``) would be noise there.
+        """
+        bundle = self.view._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = f"{PLACEHOLDER}\n{RESTART_HINT}"
+        bundle["text/html"] = (f'<div class="almat-placeholder" style="{_TEXT_STYLE}">'
+                               f"<b>{html.escape(PLACEHOLDER)}</b><br>"
+                               f"{html.escape(RESTART_HINT)}</div>")
+        return bundle
 
     def __repr__(self) -> str:
         return f"<LabelingApp: {self.counter_text()}, strategy {self.campaign.strategy!r}>"

@@ -7,8 +7,9 @@ learner's own Jupyter set-up is neither read nor changed; that folder pins the
 settings that would otherwise open dialogs (news prompt, kernel choice).
 
 The test opens ``06-labeling-loop.ipynb``, runs all cells from the Run menu and
-then works the app as a learner would: three clicks on "Compute with CHGNet", a
-typed energy, a refused entry and an undo. After each step it reads the app's
+checks that Run All left the learner's campaign at zero labels (the notebook's
+demo has its own labels file), then works the app as a learner would: three
+clicks on "Look up in table", a typed energy, a refused entry and an undo. After each step it reads the app's
 counter in the page and the labels file on disk. It then restarts the kernel
 and runs all cells again, and checks that the campaign resumed from the file,
 which was only appended to.
@@ -18,7 +19,9 @@ is not wired up is caught by the click check, and a widget JupyterLab cannot
 draw ("Error displaying widget: model not found") is caught by the render check.
 
 Screenshots go to ``artifacts/screenshots/jupyterlab-*.png`` (or under
-``$ALMAT_ARTIFACTS``); their paths are printed.
+``$ALMAT_ARTIFACTS``); their paths are printed. The app alone, after three labels,
+goes to ``jupyterlab-app.png`` there; with ``ALMAT_UPDATE_FIGURE=1`` it is also
+written to ``fig/06-labeling-app.png``, the picture of the app in episode 6.
 """
 
 from __future__ import annotations
@@ -50,13 +53,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 JUPYTER_CONFIG = Path(__file__).with_name("jupyter_config")
 NOTEBOOK = "06-labeling-loop.ipynb"
-#: Name the notebook gives ``almat.labels_file``; the file is ``$ALMAT_LABELS_DIR/<name>.jsonl``.
+#: Name the notebook gives ``almat.labels_file``; the file is ``labels/<name>.jsonl`` next to it.
 LABELS_NAME = "06-labeling-loop"
 
 #: Seconds, generous for a loaded 2-core machine but bounded.
 SERVER_START_TIMEOUT = 90
 RUN_ALL_TIMEOUT = 240  # load the pool and CHGNet, and run every cell
-COMPUTE_TIMEOUT = 90  # one CHGNet label
+COMPUTE_TIMEOUT = 90  # one label (the slow relaxer of the projector test: 5 s)
 UI_TIMEOUT = 30  # a typed label or an undo
 
 COUNTER = re.compile(r"labelled (\d+) / (\d+) · skipped (\d+) · undone (\d+)")
@@ -72,7 +75,7 @@ class JupyterLab:
     url: str  # ends in "/"
     token: str
     root: Path  # the notebook folder it serves
-    labels_dir: Path  # $ALMAT_LABELS_DIR of its kernels
+    labels_dir: Path  # labels/ next to the notebooks, where their kernels keep labels
     runtime_dir: Path
 
     def api(self, path: str, method: str = "GET") -> bytes:
@@ -138,7 +141,9 @@ def start_jupyterlab(base: Path) -> Iterator[JupyterLab]:
                     ignore=shutil.ignore_patterns("labels", "__pycache__", ".ipynb_checkpoints"))
     config = base / "jupyter_config"
     shutil.copytree(JUPYTER_CONFIG, config, ignore=shutil.ignore_patterns("__pycache__"))
-    labels_dir = base / "labels"
+    # No ALMAT_LABELS_DIR: the notebook keeps its labels in labels/ next to it, as a learner's
+    # does, and the app shows that path (the copy above leaves the repository's labels/ out).
+    labels_dir = root / "labels"
     runtime_dir = base / "runtime"
     env = dict(os.environ,
                JUPYTER_CONFIG_DIR=str(config),
@@ -146,8 +151,8 @@ def start_jupyterlab(base: Path) -> Iterator[JupyterLab]:
                JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"),  # empty: nothing to restore
                JUPYTER_DATA_DIR=str(base / "data"),
                JUPYTER_RUNTIME_DIR=str(runtime_dir),
-               IPYTHONDIR=str(base / "ipython"),  # no profile start-up files, no history of the learner
-               ALMAT_LABELS_DIR=str(labels_dir))
+               IPYTHONDIR=str(base / "ipython"))  # no profile start-up files, no history of the learner
+    env.pop("ALMAT_LABELS_DIR", None)
     port, token = free_port(), secrets.token_hex(24)
     log_path = base / "jupyter.log"
     with log_path.open("w") as log:
@@ -207,6 +212,27 @@ def shot(page, name: str) -> Path:
         app.first.scroll_into_view_if_needed()
     path = screenshot(page, f"jupyterlab-{name}", full_page=False)
     print(f"screenshot: {path}")
+    return path
+
+
+def app_picture(page) -> Path:
+    """Save the live app alone as ``jupyterlab-app.png``; also as the episode's figure when
+    ``ALMAT_UPDATE_FIGURE`` is set."""
+    app = page.locator(".almat-app:not([data-stale])").first
+    eventually(lambda: app.locator(".almat-compute").inner_text().strip() == "Look up in table",
+               UI_TIMEOUT, "the Compute button still says it is computing")
+    app.scroll_into_view_if_needed()
+    found = app.bounding_box()
+    assert found is not None, "the app is not displayed"
+    margin = 8  # CSS px around the app, so that no letter at its edge is cut
+    path = artifacts_dir("screenshots") / "jupyterlab-app.png"
+    page.screenshot(path=str(path), clip={
+        "x": max(found["x"] - margin, 0), "y": max(found["y"] - margin, 0),
+        "width": found["width"] + 2 * margin, "height": found["height"] + 2 * margin})
+    print(f"screenshot: {path}")
+    if os.environ.get("ALMAT_UPDATE_FIGURE"):
+        shutil.copyfile(path, REPO_ROOT / "fig" / "06-labeling-app.png")
+        print(f"copied to {REPO_ROOT / 'fig' / '06-labeling-app.png'}")
     return path
 
 
@@ -372,6 +398,14 @@ def test_labeling_loop_in_jupyterlab(jupyterlab, page, capsys):
     assert not labels.exists(), "the test's labels folder should start empty"
 
     errors = open_notebook(page, jupyterlab, NOTEBOOK)
+    # Opened untrusted, before any cell runs: the app's stored output is its sentence and the
+    # restart hint, not ipywidgets' "VBox(children=(HTML(value=..." text.
+    stored = page.locator(".jp-OutputArea-output", has_text="run this cell to start it")
+    eventually(lambda: stored.count() == 1, UI_TIMEOUT,
+               "the stored output of the app cell does not say to run the cell")
+    assert "If the buttons do nothing" in stored.inner_text()
+    assert "VBox(" not in page.locator(".jp-NotebookPanel:visible").inner_text()
+    shot(page, "0-stored")
     # The notebook's stored outputs (and saved widget state) may show a copy of the app
     # that no kernel is behind; clear them so that only a live app can be found.
     menu(page, "Edit", "editmenu:clear-all")
@@ -381,21 +415,24 @@ def test_labeling_loop_in_jupyterlab(jupyterlab, page, capsys):
     shot(page, "1-rendered")
     print(f"opened and ran all cells in {time.monotonic() - started:.0f} s")
 
-    # The notebook's own cells may already have labelled some candidates; the
-    # page must agree with the file about them.
+    # Run All does not do the learner's exercise: their campaign is at zero labels
+    # (the demo cells label their own campaign, in another file).
     assert labels.exists(), f"the notebook wrote no labels file at {labels}"
+    assert replay(events(labels)) == {"labelled": 0, "skipped": 0, "undone": 0}, \
+        f"Run All labelled the learner's campaign: {events(labels)}"
     before = counter(page)
     assert {k: before[k] for k in ("labelled", "skipped", "undone")} == replay(events(labels))
 
-    # Three clicks on Compute: one CHGNet label each, on screen and on disk.
+    # Three clicks on the oracle's button: one label each, on screen and on disk.
     n_lines = len(events(labels))
-    assert page.locator(".almat-compute").inner_text().strip() == "Compute with CHGNet"
+    assert page.locator(".almat-app .almat-compute").inner_text().strip() == "Look up in table"
     for k in range(1, 4):
         click_and_expect(page, "almat-compute", before["labelled"] + k, timeout_s=COMPUTE_TIMEOUT)
     computed = events(labels)[n_lines:]
-    assert [(e["type"], e["labelled_by"]) for e in computed] == [("label", "chgnet")] * 3
+    assert [(e["type"], e["labelled_by"]) for e in computed] == [("label", "table")] * 3
     assert len({e["id"] for e in computed}) == 3, "the three clicks labelled the same candidate"
     shot(page, "2-computed")
+    app_picture(page)
 
     # A typed energy near CHGNet's first answer is recorded as a human label.
     typed = f"{computed[0]['label'] + 0.0123:.4f}"
