@@ -23,6 +23,8 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FormatStrFormatter
 
+from almat.errors import AlmatError
+
 #: Symbols of the disordered sublattice: an Li ion or a vacancy ("X", icet's convention).
 LI, VACANCY = "Li", "X"
 #: The Okabe–Ito palette (Okabe and Ito, "Color Universal Design", 2008), by name.
@@ -57,7 +59,7 @@ def _readable(ax: Axes) -> None:
         label.set_fontsize(max(label.get_fontsize(), MIN_FONT_PT + 1))
 
 
-class PlotInputError(ValueError):
+class PlotInputError(AlmatError, ValueError):
     """The data handed to a plotting function cannot be drawn."""
 
 
