@@ -127,7 +127,9 @@ def relax_structure(structure: Structure, model=None, settings: RelaxSettings = 
     start = time.perf_counter()
     atoms = AseAtomsAdaptor().get_atoms(structure)
     with contextlib.redirect_stdout(io.StringIO()):  # "CHGNet will run on cpu", every time
-        atoms.calc = CHGNetCalculator(model=model, use_device="cpu")
+        # "error", CHGNet.load's own setting: the calculator would otherwise switch the shared
+        # model to "warn", and scoring would stop refusing isolated atoms
+        atoms.calc = CHGNetCalculator(model=model, use_device="cpu", on_isolated_atoms="error")
     n = len(atoms)
     e0 = float(atoms.get_potential_energy()) / n
     target = FrechetCellFilter(atoms) if settings.relax_cell else atoms

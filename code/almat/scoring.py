@@ -220,6 +220,9 @@ def _check_scorable(structure: Structure, name: str, max_z: int) -> Structure:
 
 
 def _graph(model, structure: Structure, name: str):
+    # Other CHGNet users (StructOptimizer, CHGNetCalculator) may have set the shared model to
+    # only warn about isolated atoms; scoring refuses them.
+    model.graph_converter.set_isolated_atom_response("error")
     try:
         return model.graph_converter(structure)
     except ValueError as exc:
