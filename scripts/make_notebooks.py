@@ -68,7 +68,7 @@ TODO_ALT = "TODO: describe this figure"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 _MODEL_ID = re.compile(r"[0-9a-f]{32}")
-_IMAGE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\(\{\{ page\.root \}\}/fig/(?P<name>[^)\s]+)\)$")
+_IMAGE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\(\.\./fig/(?P<name>[^)\s]+)\)$")
 _HEADING = re.compile(r"^## \S")
 #: tqdm's text meter, "CHGNet:  40%|####      | 2/5 [00:01<00:01, 2.0structure/s]".
 _METER = re.compile(r"\d+%\|")
@@ -395,7 +395,8 @@ def write_back(episode: Path, nb: nbformat.NotebookNode) -> list[tuple[str, byte
             new += [prefix + fence, prefix + "{: .output}"]
         for k, (png, name) in enumerate(zip(pngs, fig_names)):
             alt = spec.figures[k][0] if k < len(spec.figures) else TODO_ALT
-            new += [blank, f"{prefix}![{alt}]({{{{ page.root }}}}/{FIG_DIR}/{name})"]
+            # relative to the episode: right on the website (served one folder down) and on GitHub
+            new += [blank, f"{prefix}![{alt}](../{FIG_DIR}/{name})"]
             files.append((name, png))
         lines[spec.replace.start:spec.replace.stop] = new
     episode.write_text("\n".join(lines) + "\n", encoding="utf-8")

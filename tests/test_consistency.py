@@ -199,7 +199,7 @@ def test_outputs_and_figures_are_written_back(tmp_path):
            "{: .output}\n\nMore prose." in text
     assert "VBox" not in text  # a widget has no text output to show
     assert "plot(half)\n~~~\n{: .language-python}\n\n" \
-           "![TODO: describe this figure]({{ page.root }}/fig/02-counting-1.png)\n\n> ## Try" in text
+           "![TODO: describe this figure](../fig/02-counting-1.png)\n\n> ## Try" in text
     assert (tmp_path / "fig" / "02-counting-1.png").read_bytes() == PNG
     assert make_notebooks.check_episode(tmp_path, episode) == []
 
@@ -207,7 +207,7 @@ def test_outputs_and_figures_are_written_back(tmp_path):
 def test_todo_alt_text_is_reported_by_the_lesson_checker(tmp_path):
     episode = generate(tmp_path)
     problems = lessoncheck.check_file(episode, set(), "e.md")
-    line = line_of(episode, "![TODO: describe this figure]({{ page.root }}/fig/02-counting-1.png)")
+    line = line_of(episode, "![TODO: describe this figure](../fig/02-counting-1.png)")
     assert problems == [f"e.md:{line}: image has no alt text; say what it shows in ![...]"]
 
 
@@ -266,7 +266,7 @@ def test_edited_episode_output_is_drift(tmp_path):
 def test_removed_output_block_and_image_line_are_drift(tmp_path):
     episode = generate(tmp_path)
     edit(episode, "~~~\nLi+6 P5+1 S2-5 Cl-1\n~~~\n{: .output}\n", "")
-    edit(episode, "![TODO: describe this figure]({{ page.root }}/fig/02-counting-1.png)\n", "")
+    edit(episode, "![TODO: describe this figure](../fig/02-counting-1.png)\n", "")
     problems = make_notebooks.check_episode(tmp_path, episode)
     assert ["output block" in problems[0], "image lines" in problems[1]] == [True, True]
 

@@ -271,7 +271,7 @@ def test_long_lines_in_code_tables_and_definitions_are_allowed(lesson):
 
 # --- figures ---------------------------------------------------------------------------------
 
-FIGURE = "({{ page.root }}/fig/02-enumeration-1.png)"
+FIGURE = "(../fig/02-enumeration-1.png)"
 
 
 def test_figure_with_todo_alt_text(lesson):
