@@ -256,8 +256,14 @@ class Campaign:
             )
 
     # ------------------------------------------------------------ labelling
-    def step(self) -> pd.Series:
+    def step(self, on_step: Callable[[int, float], None] | None = None) -> pd.Series:
         """Label the suggested candidate with the oracle; a refusal is recorded as a skip.
+
+        Parameters
+        ----------
+        on_step
+            Passed on to an oracle that reports its progress, such as
+            :class:`~almat.oracles.RelaxedCHGNetOracle`: ``on_step(step, fmax)``.
 
         Returns
         -------
@@ -267,7 +273,8 @@ class Campaign:
         query = self.suggest()
         name = getattr(self.oracle, "name", type(self.oracle).__name__)
         try:
-            answer = self.oracle.label(self.pool, query.index)
+            answer = (self.oracle.label(self.pool, query.index) if on_step is None
+                      else self.oracle.label(self.pool, query.index, on_step=on_step))
         except OracleRefusal as refusal:
             return self.ledger.add("skip", query, by=name, source=name, reason=refusal.reason)
         if answer.skipped:

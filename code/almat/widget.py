@@ -141,19 +141,6 @@ def compute_label(oracle: object) -> str:
     return f"Compute with {getattr(oracle, 'name', 'oracle')}"
 
 
-class _ReportingOracle:
-    """An oracle that passes ``on_step`` to every ``label`` call of the oracle it wraps."""
-
-    def __init__(self, oracle: object, on_step: Callable[[int, float], None]):
-        self._oracle = oracle
-        self._on_step = on_step
-        # The campaign records the oracle's name, or its class name when it has none.
-        self.name = getattr(oracle, "name", type(oracle).__name__)
-
-    def label(self, pool, index: int):
-        return self._oracle.label(pool, index, on_step=self._on_step)
-
-
 class LabelingApp:
     """Label the candidates a campaign proposes, one at a time.
 
@@ -338,11 +325,9 @@ class LabelingApp:
             self.work_progress.value = 0
             self.work_html.value = f"starting {html.escape(str(getattr(oracle, 'name', 'oracle')))}…"
             self.work_line.layout.display = "flex"
-            self.campaign.oracle = _ReportingOracle(oracle, self._on_step)
         try:
-            return self._act(self.campaign.step)
+            return self._act(lambda: self.campaign.step(self._on_step if reporting else None))
         finally:
-            self.campaign.oracle = oracle
             self.work_line.layout.display = "none"
             self.compute_button.description = name
             self._update_buttons()
