@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import pandas as pd
 
 from almat.acquisition import STRATEGIES

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import ast
 import base64
-import importlib.util
-import sys
 import uuid
 from pathlib import Path
 
@@ -24,20 +22,11 @@ import nbformat
 import pytest
 
 import lessoncheck
+from notebook_script import load_make_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _load_make_notebooks():
-    spec = importlib.util.spec_from_file_location("make_notebooks",
-                                                  ROOT / "scripts" / "make_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_notebooks"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-make_notebooks = _load_make_notebooks()
+make_notebooks = load_make_notebooks()
 
 # --- the real lesson -----------------------------------------------------------------------
 

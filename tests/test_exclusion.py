@@ -22,7 +22,6 @@ from icet.tools import enumerate_structures
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
-import almat
 from almat.enumeration import (
     CellSizeError,
     EnumerationTooLargeError,

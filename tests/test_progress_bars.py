@@ -10,7 +10,6 @@ with ``notebooks/sanitize.cfg`` and fails without it.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -20,23 +19,11 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from notebook_script import load_make_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _load_make_notebooks():
-    """``scripts/make_notebooks.py`` as a module (``scripts/`` is not a package)."""
-    if "make_notebooks" in sys.modules:
-        return sys.modules["make_notebooks"]
-    spec = importlib.util.spec_from_file_location("make_notebooks",
-                                                  ROOT / "scripts" / "make_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_notebooks"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-make_notebooks = _load_make_notebooks()
+make_notebooks = load_make_notebooks()
 BAR_CELL = """\
 import time
 from tqdm.auto import tqdm

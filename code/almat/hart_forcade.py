@@ -923,7 +923,7 @@ def _fixed_count(problem: _Problem, blocks: np.ndarray, allowed: np.ndarray, cou
     Without exclusion that set is always empty.
     """
     heads, banned, adjacent, last = _block_graph(blocks, graph)
-    nb, m = len(heads), len(blocks)
+    nb = len(heads)
     opened = np.zeros(nb + 1, dtype=np.int64)
     np.add.at(opened, np.arange(nb)[last > np.arange(nb)], 1)
     np.add.at(opened, last[last > np.arange(nb)], -1)

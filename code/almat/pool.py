@@ -407,7 +407,7 @@ def build_pool(directory: str | Path = "pools", cell_sizes: Sequence[int] = (1, 
     pool = Pool("li6ps5cl", table, ref)
     sizes = ", ".join(str(s) for s in cell_sizes)
     save_pool(pool, directory, provenance={
-        "command": _command(directory, cell_sizes, min_distance, screen_size, screen_sample, seed),
+        "command": _command(cell_sizes, min_distance, screen_size, screen_sample, seed),
         "parent": "almat/data/Li6PS5Cl.cif with the Li 48h occupancy set to 1/2",
         "candidates": f"every symmetry-distinct ordering at cell sizes {sizes} with no two Li "
                       f"closer than {min_distance} Å (almat's Hart-Forcade enumerator)",
@@ -462,7 +462,7 @@ def build_screening_set(directory: Path, cell_size: int, n_sample: int, seed: in
     return pool
 
 
-def _command(directory: Path, cell_sizes, min_distance, screen_size, screen_sample, seed) -> str:
+def _command(cell_sizes, min_distance, screen_size, screen_sample, seed) -> str:
     sizes = " ".join(str(s) for s in cell_sizes)
     screen = "--no-screen" if screen_size is None else (
         f"--screen-size {screen_size} --screen-sample {screen_sample}")
