@@ -5,7 +5,8 @@ import pytest
 
 import almat
 from almat.enumeration import enumerate_table
-from almat.pool import make_pool, min_li_li
+from almat.pool import make_pool
+from almat.structures import min_li_li
 from almat.screening import screen
 
 

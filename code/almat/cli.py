@@ -21,6 +21,7 @@ from almat.files import (
     write_atomic,
     write_new,
 )
+from almat.structures import MIN_LI_LI
 
 #: Packages whose versions the set-up check prints.
 CHECKED_PACKAGES = ("almat", "torch", "chgnet", "pymatgen", "icet", "numpy", "scikit-learn",
@@ -262,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--replace-shipped", action="store_true",
                    help="write into the package's own data folder, replacing the shipped pools")
     b.add_argument("--cell-sizes", type=int, nargs="+", default=[1, 2])
-    b.add_argument("--min-distance", type=float, default=2.0, help="shortest Li-Li distance (Å)")
+    b.add_argument("--min-distance", type=float, default=MIN_LI_LI,
+                   help=f"shortest Li-Li distance (Å; default {MIN_LI_LI})")
     b.add_argument("--screen-size", type=int, default=3)
     b.add_argument("--screen-sample", type=int, default=2000)
     b.add_argument("--no-screen", action="store_true", help="skip the screening set")

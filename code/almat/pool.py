@@ -24,7 +24,7 @@ from almat.errors import AlmatError
 from almat.files import write_atomic
 from almat.orderings import Orderings
 from almat.relaxation import RelaxSettings, settings_dict
-from almat.structures import DATA_DIR
+from almat.structures import DATA_DIR, MIN_LI_LI, min_li_li
 
 POOL_DIR = DATA_DIR / "pools"
 POOLS = ("li6ps5cl",)
@@ -128,21 +128,6 @@ class Pool:
         idx = np.asarray(indices, dtype=int)
         return Pool(name or f"{self.name}-subset", self.orderings.subset(idx),
                     self.reference.iloc[idx].copy())
-
-
-def min_li_li(structure: Structure, species: str = "Li", cutoff: float = 8.0) -> float:
-    """Shortest distance (Å) between two ``species`` sites, periodic images included.
-
-    In Li6PS5Cl the two 48h sites of a pair are 1.8 Å apart; an ordering that
-    fills both puts two Li+ ions closer than any stable Li compound does.
-    """
-    idx = [i for i, s in enumerate(structure) if s.specie.symbol == species]
-    if not idx:
-        return float("nan")
-    sub = Structure.from_sites([structure[i] for i in idx])
-    dists = sub.get_neighbor_list(r=cutoff)[3]
-    dists = dists[dists > 1e-8]
-    return float(dists.min()) if len(dists) else float("nan")
 
 
 def shortest_distances(orderings: Orderings, cutoff: float = 5.0) -> np.ndarray:
@@ -296,10 +281,6 @@ def load_pool(name: str = "li6ps5cl", directory: str | Path = POOL_DIR) -> Pool:
             "to work with a re-sorted table, sort a copy in memory (pool.reference.sort_values(...))."
         )
     return pool
-
-
-#: Shortest allowed distance (Å) between two Li of the lesson's pools: one Li per 48h pair.
-MIN_LI_LI = 2.0
 
 
 def _provenance_versions() -> dict:
