@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import almat
-from almat.pool import POOL_DIR, PoolError, build_pool, load_pool, shortest_distances
+from almat.pool import POOL_DIR, PoolError, load_pool
+from almat.pool_build import build_pool, shortest_distances
 from almat.relaxation import relax_structure
 from almat.scoring import load_chgnet
 

@@ -16,7 +16,7 @@ import pytest
 import almat
 from almat.oracles import OracleRefusal, RelaxedCHGNetOracle
 from almat.parallel import RelaxationsFileError, read_relaxations, relax_many
-from almat.pool import make_pool, shortest_distances
+from almat.pool_build import make_pool, shortest_distances
 from almat.relaxation import RelaxSettings, relax_structure
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,7 @@ def test_killed_build_resumes_without_redoing(allowed, tmp_path):
     script = textwrap.dedent(f"""
         import numpy as np, almat
         from almat.parallel import relax_many
-        from almat.pool import shortest_distances
+        from almat.pool_build import shortest_distances
         if __name__ == "__main__":
             half = almat.set_occupancy(almat.load_parent(), 0.5)
             t = almat.enumerate_table(half, 1, 1)
@@ -109,7 +109,7 @@ def test_relaxed_oracle_caches_across_sessions_and_refuses_unconverged(allowed, 
         import almat, numpy as np
         import almat.relaxation as r
         from almat.oracles import RelaxedCHGNetOracle
-        from almat.pool import make_pool, shortest_distances
+        from almat.pool_build import make_pool, shortest_distances
         def refuse(*a, **k):
             raise AssertionError("relaxed again")
         r.relax_structure = refuse

@@ -213,7 +213,8 @@ def _cmd_build_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_build_pool(args: argparse.Namespace) -> int:
-    from almat.pool import POOL_DIR, build_pool
+    from almat.pool import POOL_DIR
+    from almat.pool_build import build_pool
     from almat.relaxation import RelaxSettings
 
     if args.screen_sample < 1 or (args.workers is not None and args.workers < 1) or args.threads < 1:
