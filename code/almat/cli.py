@@ -214,12 +214,13 @@ def _cmd_build_data(args: argparse.Namespace) -> int:
 
 def _cmd_build_pool(args: argparse.Namespace) -> int:
     from almat.pool import POOL_DIR
-    from almat.pool_build import build_pool
+    from almat.pool_build import BuildError, build_pool
     from almat.relaxation import RelaxSettings
 
-    if args.screen_sample < 1 or (args.workers is not None and args.workers < 1) or args.threads < 1:
-        raise ValueError("--screen-sample, --workers and --threads must be positive integers.")
-    out = POOL_DIR if args.replace_shipped else Path(args.out)
+    if args.replace_shipped and args.out is not None:
+        raise BuildError(f"--replace-shipped writes into the package's own data folder ({POOL_DIR}), "
+                         f"so --out {args.out} would be ignored; give one of the two.")
+    out = POOL_DIR if args.replace_shipped else Path(args.out or "pools")
     settings = RelaxSettings(fmax=args.fmax, steps=args.steps, relax_cell=not args.fixed_cell)
     pool = build_pool(out, cell_sizes=args.cell_sizes, min_distance=args.min_distance,
                       screen_size=None if args.no_screen else args.screen_size,
@@ -227,7 +228,7 @@ def _cmd_build_pool(args: argparse.Namespace) -> int:
                       scheduler=args.scheduler, n_workers=args.workers,
                       torch_threads=args.threads, replace_shipped=args.replace_shipped)
     print(f"Wrote {pool!r} to {out}/")
-    return 0
+    return 0 if pool.reference["converged"].all() else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -258,9 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser(
         "build-pool", help="build the relaxed pool and the screening set (about an hour on 2 cores)",
         description="Enumerate the allowed orderings, relax each with CHGNet on a Dask cluster "
-                    "(appending every result to OUT/li6ps5cl.relaxations.jsonl, so a killed build "
-                    "resumes), and write OUT/li6ps5cl.* and the screening set.")
-    b.add_argument("--out", default="pools", help="output folder (default: ./pools)")
+                    "(appending every result to OUT/li6ps5cl.relaxations.jsonl, so the same command "
+                    "resumes a killed build), and write OUT/li6ps5cl.* and the screening set. Every "
+                    "option and OUT are checked first: OUT must be new, empty or this same build's. "
+                    "Exit status 1 if some relaxations did not converge (their energies are NaN).")
+    b.add_argument("--out", default=None,
+                   help="output folder (default: ./pools); a folder of another build is refused")
     b.add_argument("--replace-shipped", action="store_true",
                    help="write into the package's own data folder, replacing the shipped pools")
     b.add_argument("--cell-sizes", type=int, nargs="+", default=[1, 2])

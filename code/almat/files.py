@@ -90,7 +90,7 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f"{STAGING_PREFIX}{path.name}.", suffix=".part", dir=path.parent)
     except OSError as exc:
         raise OutputError(_describe(exc, path)) from exc
     try:
