@@ -21,7 +21,9 @@ import pytest
 from reliability_helpers import files_in, fill_disk
 
 import almat.parallel
+import almat.pool
 import almat.pool_build
+import almat.scoring
 from almat.cli import main
 from almat.oracles import OracleRefusal, TableOracle
 from almat.pool import POOL_DIR, load_pool
