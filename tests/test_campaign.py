@@ -19,7 +19,7 @@ from almat.enumeration import enumerate_table
 from almat.evaluation import compare_strategies, labels_to_minimum, mae, parity, regret
 from almat.ledger import CampaignError, LabelError, LabelsFileError, TruncatedLabelsWarning
 from almat.oracles import Label, OracleRefusal, TableOracle
-from almat.pool import make_pool
+from almat.pool_build import make_pool
 from almat.surrogates import BayesianClusterExpansion
 
 N = 48

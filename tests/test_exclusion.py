@@ -1,6 +1,6 @@
 """Enumeration with split-site exclusion (``min_distance``) against independent references.
 
-References: the unconstrained enumeration filtered by ``almat.pool.shortest_distances``
+References: the unconstrained enumeration filtered by ``almat.pool_build.shortest_distances``
 (Li6PS5Cl sizes 1-2, row for row); a brute-force orbit count with the symmetry
 that spglib finds in one supercell (size 3); icet's enumeration filtered by
 pymatgen neighbour distances (simple cubic and bcc); a hand derivation
@@ -35,7 +35,7 @@ from almat.exclusion import ExclusionError, respects_min_distance
 from almat.hart_forcade import ConcentrationError, count_labelings, enumerate_labelings, iter_labelings
 from almat.hnf import SymmetryError
 from almat.orderings import translations
-from almat.pool import shortest_distances
+from almat.pool_build import shortest_distances
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from almat.campaign import Campaign
 from almat.enumeration import enumerate_table
 from almat.ledger import Ledger, LabelsFileError, LabelsFileWriteError, TruncatedLabelsWarning
 from almat.oracles import TableOracle
-from almat.pool import make_pool
+from almat.pool_build import make_pool
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="forks labelling processes")
 

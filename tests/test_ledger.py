@@ -12,7 +12,7 @@ import pytest
 import almat
 from almat.enumeration import enumerate_table
 from almat.ledger import CampaignError, LabelError, Ledger, Query
-from almat.pool import make_pool
+from almat.pool_build import make_pool
 
 N = 48
 

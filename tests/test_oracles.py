@@ -6,7 +6,7 @@ import pytest
 
 from almat.enumeration import enumerate_table
 from almat.oracles import CHGNetOracle, Label, OracleRefusal, TableOracle
-from almat.pool import make_pool
+from almat.pool_build import make_pool
 
 N = 48  # orderings of Li6PS5Cl at cell size 1 (api.md, icet 4.0)
 

@@ -30,7 +30,7 @@ from almat.plots import (  # noqa: E402
     plot_strategy_curves,
     plot_structure,
 )
-from almat.pool import make_pool  # noqa: E402
+from almat.pool_build import make_pool  # noqa: E402
 from almat.structures import load_parent, set_occupancy  # noqa: E402
 
 

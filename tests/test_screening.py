@@ -5,8 +5,9 @@ import pytest
 
 import almat
 from almat.enumeration import enumerate_table
-from almat.pool import make_pool, min_li_li
+from almat.pool_build import make_pool
 from almat.screening import screen
+from almat.structures import min_li_li
 
 
 @pytest.fixture(scope="module")

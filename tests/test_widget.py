@@ -20,7 +20,7 @@ import pytest  # noqa: E402
 from almat.campaign import Campaign  # noqa: E402
 from almat.enumeration import enumerate_table  # noqa: E402
 from almat.oracles import TableOracle  # noqa: E402
-from almat.pool import make_pool  # noqa: E402
+from almat.pool_build import make_pool  # noqa: E402
 from almat.structures import load_parent, set_occupancy  # noqa: E402
 from almat.plots import MIN_FONT_PT  # noqa: E402
 from almat.oracles import RelaxedCHGNetOracle  # noqa: E402

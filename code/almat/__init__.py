@@ -3,7 +3,7 @@
 The modules follow the lesson's pipeline::
 
     structures -> orderings -> enumeration -> scoring -> relaxation -> parallel
-        -> features -> pool
+        -> features -> pool -> pool_build
         -> surrogates -> acquisition -> screening -> oracles -> ledger -> campaign -> evaluation
         -> plots -> widget
 
@@ -27,7 +27,8 @@ _EXPORTS = {
     "parallel": ["relax_many"],
     "features": ["ClusterVectorFeaturizer", "FidelityFeaturizer", "LiLiDistanceFeaturizer",
                  "as_featurizer"],
-    "pool": ["Pool", "PoolError", "load_pool", "make_pool"],
+    "pool": ["Pool", "PoolError", "load_pool"],
+    "pool_build": ["build_pool", "make_pool"],
     "surrogates": ["BayesianClusterExpansion", "GaussianProcessSurrogate"],
     "acquisition": ["STRATEGIES", "Strategy", "as_strategy", "get_strategy"],
     "screening": ["screen"],

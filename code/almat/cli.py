@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import shutil
 import sys
-import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
 
 from almat.enumeration import BACKENDS, DEFAULT_LIMIT
 from almat.errors import AlmatError
-from almat.files import OutputError, check_output_dir, check_output_file, write_atomic, write_new
+from almat.files import (
+    OutputError,
+    check_output_file,
+    earlier_output,
+    index_names,
+    staged_output,
+    write_atomic,
+    write_new,
+)
+from almat.structures import MIN_LI_LI
 
 #: Packages whose versions the set-up check prints.
 CHECKED_PACKAGES = ("almat", "torch", "chgnet", "pymatgen", "icet", "numpy", "scikit-learn",
@@ -102,47 +108,18 @@ def check_setup(out=sys.stdout) -> int:
 #: The file that lists what ``almat enumerate`` wrote into its --out folder, and its header.
 INDEX_NAME = "index.csv"
 INDEX_HEADER = "name,n_atoms,formula"
-#: Prefix of almat's own temporary entries in an output folder.
-STAGING_PREFIX = ".almat-"
-
-
-def _indexed_files(folder: Path) -> set[str] | None:
-    """Names of the files an earlier ``almat enumerate`` listed in ``folder``'s index; None without one."""
-    try:
-        lines = (folder / INDEX_NAME).read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    if not lines or lines[0].strip() != INDEX_HEADER:
-        return None
-    names = {line.split(",", 1)[0] for line in lines[1:] if line.strip()}
-    return {f"{n}{ext}" for n in names for ext in (".cif", ".json")}
 
 
 def _previous_run(out: Path) -> list[Path]:
     """Check ``--out`` before enumerating; return the files of an earlier run there, to be replaced.
 
     A folder that is empty, or holds only what an earlier ``almat enumerate``
-    listed in its index, is ours to fill; anything else in it is refused, so
-    that no stale or foreign file is mixed with new results.
+    listed in its index, is ours to fill; anything else in it is refused
+    (:func:`almat.files.earlier_output`).
     """
-    check_output_dir(out)
-    if not out.exists():
-        return []
-    entries = [p for p in out.iterdir() if not p.name.startswith(STAGING_PREFIX)]
-    if not entries:
-        return []
-    ours = _indexed_files(out)
-    foreign = sorted(p.name for p in entries if p.name != INDEX_NAME and p.name not in (ours or ()))
-    if ours is None or foreign:
-        shown = ", ".join(foreign[:3] or [p.name for p in entries[:3]])
-        why = ("has no index.csv from an earlier `almat enumerate`" if ours is None
-               else "holds files that its index.csv does not list")
-        raise OutputError(
-            f"The output folder '{out}' is not empty and {why} (e.g. {shown}). almat only replaces "
-            "its own earlier results, so that no stale file is mixed with new ones. Choose a new "
-            "or empty folder for --out, or move those files away."
-        )
-    return [p for p in entries if p.name != INDEX_NAME] + [out / INDEX_NAME]
+    names = index_names(Path(out) / INDEX_NAME, INDEX_HEADER)
+    owned = None if names is None else {f"{n}{ext}" for n in names for ext in (".cif", ".json")}
+    return earlier_output(out, INDEX_NAME, owned, "almat enumerate")
 
 
 def _write_orderings(out: Path, structures: list, fmt: str, previous: list[Path]) -> None:
@@ -151,10 +128,8 @@ def _write_orderings(out: Path, structures: list, fmt: str, previous: list[Path]
     Until the last step the earlier results stay as they were; a failure
     (full disk, Ctrl-C) removes the staging folder and leaves no new file.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}staging-", dir=out))
-    try:
-        rows = [INDEX_HEADER]
+    rows = [INDEX_HEADER]
+    with staged_output(out, previous) as staging:
         for i, s in enumerate(structures):
             name = f"ordering-{i:05d}"
             text = s.to(fmt="cif") if fmt == "cif" else s.to_json()
@@ -164,13 +139,7 @@ def _write_orderings(out: Path, structures: list, fmt: str, previous: list[Path]
                 raise OutputError(f"{exc} No new ordering was left in '{out}'; its earlier content "
                                   "is untouched.") from exc
             rows.append(f"{name},{len(s)},{s.composition.reduced_formula}")
-        for path in previous:
-            path.unlink(missing_ok=True)
-        for path in staging.iterdir():
-            os.replace(path, out / path.name)
-        write_atomic(out / INDEX_NAME, "\n".join(rows) + "\n")
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    write_atomic(out / INDEX_NAME, "\n".join(rows) + "\n")
 
 
 def _cmd_enumerate(args: argparse.Namespace) -> int:
@@ -244,12 +213,14 @@ def _cmd_build_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_build_pool(args: argparse.Namespace) -> int:
-    from almat.pool import POOL_DIR, build_pool
+    from almat.pool import POOL_DIR
+    from almat.pool_build import BuildError, build_pool
     from almat.relaxation import RelaxSettings
 
-    if args.screen_sample < 1 or (args.workers is not None and args.workers < 1) or args.threads < 1:
-        raise ValueError("--screen-sample, --workers and --threads must be positive integers.")
-    out = POOL_DIR if args.replace_shipped else Path(args.out)
+    if args.replace_shipped and args.out is not None:
+        raise BuildError(f"--replace-shipped writes into the package's own data folder ({POOL_DIR}), "
+                         f"so --out {args.out} would be ignored; give one of the two.")
+    out = POOL_DIR if args.replace_shipped else Path(args.out or "pools")
     settings = RelaxSettings(fmax=args.fmax, steps=args.steps, relax_cell=not args.fixed_cell)
     pool = build_pool(out, cell_sizes=args.cell_sizes, min_distance=args.min_distance,
                       screen_size=None if args.no_screen else args.screen_size,
@@ -257,7 +228,7 @@ def _cmd_build_pool(args: argparse.Namespace) -> int:
                       scheduler=args.scheduler, n_workers=args.workers,
                       torch_threads=args.threads, replace_shipped=args.replace_shipped)
     print(f"Wrote {pool!r} to {out}/")
-    return 0
+    return 0 if pool.reference["converged"].all() else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -288,13 +259,17 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser(
         "build-pool", help="build the relaxed pool and the screening set (about an hour on 2 cores)",
         description="Enumerate the allowed orderings, relax each with CHGNet on a Dask cluster "
-                    "(appending every result to OUT/li6ps5cl.relaxations.jsonl, so a killed build "
-                    "resumes), and write OUT/li6ps5cl.* and the screening set.")
-    b.add_argument("--out", default="pools", help="output folder (default: ./pools)")
+                    "(appending every result to OUT/li6ps5cl.relaxations.jsonl, so the same command "
+                    "resumes a killed build), and write OUT/li6ps5cl.* and the screening set. Every "
+                    "option and OUT are checked first: OUT must be new, empty or this same build's. "
+                    "Exit status 1 if some relaxations did not converge (their energies are NaN).")
+    b.add_argument("--out", default=None,
+                   help="output folder (default: ./pools); a folder of another build is refused")
     b.add_argument("--replace-shipped", action="store_true",
                    help="write into the package's own data folder, replacing the shipped pools")
     b.add_argument("--cell-sizes", type=int, nargs="+", default=[1, 2])
-    b.add_argument("--min-distance", type=float, default=2.0, help="shortest Li-Li distance (Å)")
+    b.add_argument("--min-distance", type=float, default=MIN_LI_LI,
+                   help=f"shortest Li-Li distance (Å; default {MIN_LI_LI})")
     b.add_argument("--screen-size", type=int, default=3)
     b.add_argument("--screen-sample", type=int, default=2000)
     b.add_argument("--no-screen", action="store_true", help="skip the screening set")

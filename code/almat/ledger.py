@@ -626,7 +626,7 @@ class Ledger:
                 f"{path} does not start with a labels-file header; it is not a campaign's labels "
                 "file. Choose another labels file."
             )
-        if header.get("fingerprint") != self.pool.fingerprint:
+        if header.get("fingerprint") not in self.pool.accepted_fingerprints:
             other = path.with_name(f"{path.stem}-{self.pool.name}-{self.pool.fingerprint[:8]}"
                                    f"{path.suffix}")
             raise LabelsFileError(

@@ -24,6 +24,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FormatStrFormatter
 
 from almat.errors import AlmatError
+from almat.structures import MIN_LI_LI
 
 #: Symbols of the disordered sublattice: an Li ion or a vacancy ("X", icet's convention).
 LI, VACANCY = "Li", "X"
@@ -149,7 +150,7 @@ def _is_3d(ax: Axes) -> bool:
 
 
 def plot_structure(structure, ax: Axes | None = None, *, index: int | None = None,
-                   short: float = 2.0, link: float = 2.5, shell: float = 2.7,
+                   short: float = MIN_LI_LI, link: float = 2.5, shell: float = 2.7,
                    title: str | None = None) -> Axes:
     """Draw one Li/vacancy ordering: Li filled, vacant sites open, the framework small and grey.
 

@@ -18,13 +18,49 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
+import numbers
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import IStructure, Lattice, Structure
+
+from almat.errors import AlmatError
+from almat.structures import StructureError, check_structure
+
+
+class RelaxSettingsError(AlmatError, ValueError):
+    """Relaxation settings that cannot give a relaxed energy."""
+
+
+def check_settings(fmax: object, steps: object, relax_cell: object) -> None:
+    """Refuse relaxation settings that cannot give a relaxed energy; the one check of them all.
+
+    ``fmax`` must be a finite number above 0 (a NaN, negative or zero threshold
+    is never reached, an infinite one stops before the first step), ``steps``
+    a whole number of at least 1, and ``relax_cell`` True or False.
+
+    Raises
+    ------
+    RelaxSettingsError
+        Naming the setting, its value and a sensible one.
+    """
+    if (isinstance(fmax, bool) or not isinstance(fmax, numbers.Real)
+            or not math.isfinite(fmax) or fmax <= 0):
+        raise RelaxSettingsError(
+            f"The force threshold fmax must be a finite number of eV/Å above 0, not {fmax!r}: "
+            "no relaxation would stop at the right place. Use e.g. fmax=0.05 (--fmax 0.05).")
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise RelaxSettingsError(
+            f"The step limit steps must be a whole number of at least 1, not {steps!r}. "
+            "Use e.g. steps=500 (--steps 500).")
+    if not isinstance(relax_cell, (bool, np.bool_)):
+        raise RelaxSettingsError(
+            f"relax_cell must be True or False, not {relax_cell!r} (--fixed-cell on the command "
+            "line sets it to False).")
 
 
 @dataclass(frozen=True)
@@ -44,6 +80,13 @@ class RelaxSettings:
     fmax: float = 0.05
     steps: int = 500
     relax_cell: bool = True
+
+    def __post_init__(self):
+        check_settings(self.fmax, self.steps, self.relax_cell)
+        # plain Python numbers, so that the settings compare equal to, and go into, JSON records
+        object.__setattr__(self, "fmax", float(self.fmax))
+        object.__setattr__(self, "steps", int(self.steps))
+        object.__setattr__(self, "relax_cell", bool(self.relax_cell))
 
     def describe(self) -> str:
         """One line for provenance records and the lesson."""
@@ -107,7 +150,8 @@ def relax_structure(structure: Structure, model=None, settings: RelaxSettings = 
     Parameters
     ----------
     structure
-        The structure to relax (vacancies already removed).
+        The structure to relax: an ordered, periodic pymatgen Structure (vacancies
+        already removed).
     model
         A loaded CHGNet; the pretrained one (:func:`almat.scoring.load_chgnet`) by default.
     settings
@@ -115,6 +159,16 @@ def relax_structure(structure: Structure, model=None, settings: RelaxSettings = 
     on_step
         Called after every FIRE step with ``(step, fmax_now)``, fmax_now in eV/Å;
         the labeling app uses it for its progress bar.
+
+    Raises
+    ------
+    StructureError
+        If ``structure`` is not a periodic Structure, has partially occupied
+        sites or fails :func:`almat.structures.check_structure` (NaN
+        coordinates, atoms closer than 0.5 Å, ...): such input would relax to
+        a meaningless energy.
+    RelaxSettingsError
+        If ``settings`` is not a valid :class:`RelaxSettings`.
     """
     from ase.filters import FrechetCellFilter
     from ase.optimize import FIRE
@@ -123,6 +177,7 @@ def relax_structure(structure: Structure, model=None, settings: RelaxSettings = 
 
     from almat.scoring import load_chgnet
 
+    _check_input(structure, settings)
     model = load_chgnet() if model is None else model
     start = time.perf_counter()
     atoms = AseAtomsAdaptor().get_atoms(structure)
@@ -145,6 +200,23 @@ def relax_structure(structure: Structure, model=None, settings: RelaxSettings = 
         relaxed.remove_site_property(key)
     return Relaxation(energy, e0, int(optimizer.nsteps), converged, relaxed,
                       time.perf_counter() - start)
+
+
+def _check_input(structure: object, settings: object) -> None:
+    if not isinstance(structure, IStructure):
+        raise StructureError(
+            f"relax_structure relaxes crystals: it needs a periodic pymatgen Structure, not a "
+            f"{type(structure).__name__}. Pass a candidate as a Structure, e.g. pool.structure(i).")
+    if not structure.is_ordered:
+        raise StructureError(
+            f"The structure to relax ({structure.composition}) has partially occupied sites; CHGNet "
+            "relaxes ordered structures. Relax one of its orderings (almat.enumerate_orderings).")
+    check_structure(structure, "the structure to relax")
+    if not isinstance(settings, RelaxSettings):
+        raise RelaxSettingsError(
+            f"settings must be a RelaxSettings, not {type(settings).__name__}: e.g. "
+            "almat.RelaxSettings(fmax=0.05, steps=500, relax_cell=True).")
+    check_settings(settings.fmax, settings.steps, settings.relax_cell)
 
 
 def _fmax_now(target) -> float:

@@ -47,6 +47,9 @@ PARENT_CIF = DATA_DIR / "Li6PS5Cl.cif"
 
 #: Two fully occupied sites closer than this (Å) are refused: no two atoms sit that close.
 MIN_DISTANCE = 0.5
+#: Shortest Li-Li distance (Å) of the lesson's candidates: the two 48h sites of a pair are 1.8 Å
+#: apart and the next nearest 48h sites 2.33 Å, so this allows one Li per pair.
+MIN_LI_LI = 2.0
 #: Sites closer than this fraction of the sum of their covalent radii make a structure "crowded".
 CROWDED_FRACTION = 0.5
 #: A fractional coordinate beyond this many cells from the origin is taken as a unit mix-up.
@@ -123,6 +126,22 @@ def check_structure(structure: Structure, name: str = "the structure") -> None:
             f"{name} are {d:.3f} Å apart; no two atoms sit closer than {MIN_DISTANCE} Å. A site is "
             "probably listed twice or has a wrong coordinate; fix the file."
         )
+
+
+def min_li_li(structure: Structure, species: str = "Li", cutoff: float = 8.0) -> float:
+    """Shortest distance (Å) between two ``species`` sites, periodic images included.
+
+    In Li6PS5Cl the two 48h sites of a pair are 1.8 Å apart; an ordering that
+    fills both puts two Li+ ions closer than any stable Li compound does.
+    NaN if fewer than two such sites lie within ``cutoff`` of each other.
+    """
+    idx = [i for i, s in enumerate(structure) if s.specie.symbol == species]
+    if not idx:
+        return float("nan")
+    sub = Structure.from_sites([structure[i] for i in idx])
+    dists = sub.get_neighbor_list(r=cutoff)[3]
+    dists = dists[dists > 1e-8]
+    return float(dists.min()) if len(dists) else float("nan")
 
 
 def _ordered_pairs_within(structure: Structure, cutoff: float) -> list[tuple[int, int, float]]:

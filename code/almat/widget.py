@@ -54,9 +54,7 @@ from almat.campaign import Campaign
 from almat.evaluation import parity as parity_table
 from almat.oracles import CHGNetOracle, RelaxedCHGNetOracle, TableOracle
 from almat.plots import plot_best_so_far, plot_parity, plot_structure
-
-#: Li-Li distance (Å) below which the app warns: two Li on the sites of one 48h pair.
-SHORT_LI_LI = 2.0
+from almat.structures import MIN_LI_LI
 #: Messages kept in the messages area, newest last.
 MAX_MESSAGES = 8
 #: Resolution of the figures shown in the app; with 10 pt text that is 12.5 CSS px.
@@ -548,7 +546,7 @@ class LabelingApp:
             f"({len(pool.structure(query.index))} atoms)<br>{estimate}<br>"
             f"picked by <b>{html.escape(query.strategy)}</b>: {html.escape(query.reason)}</div>")
         d = float(pool.reference["min_li_li"].iloc[query.index])
-        if d < SHORT_LI_LI:
+        if d < MIN_LI_LI:
             self.lili_html.value = (
                 '<div class="almat-warning" style="background:#fdecea;color:#8a1c1c;'
                 f'padding:2px 4px;border-left:4px solid #D55E00">shortest Li–Li {d:.2f} Å: '
@@ -557,12 +555,12 @@ class LabelingApp:
             self.lili_html.value = f"<div>shortest Li–Li {d:.2f} Å</div>"
         fig = Figure(figsize=STRUCTURE_SIZE)
         fig.subplots_adjust(left=0.12, right=0.56, bottom=0.2, top=0.86)
-        plot_structure(pool, fig.add_subplot(), index=query.index, short=SHORT_LI_LI,
+        plot_structure(pool, fig.add_subplot(), index=query.index, short=MIN_LI_LI,
                        title=f"{query.id}")
         self.figures["structure"] = fig
         self.structure_image.value = _img(
             fig, f"Candidate {query.id} seen along z: Li filled, vacancies open, pairs of Li "
-                 f"closer than {SHORT_LI_LI:g} Å joined in red.")
+                 f"closer than {MIN_LI_LI:g} Å joined in red.")
 
     def _update_plots(self) -> None:
         campaign = self.campaign
