@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import shutil
 import sys
-import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
 
 from almat.enumeration import BACKENDS, DEFAULT_LIMIT
 from almat.errors import AlmatError
-from almat.files import OutputError, check_output_dir, check_output_file, write_atomic, write_new
+from almat.files import (
+    OutputError,
+    check_output_file,
+    earlier_output,
+    index_names,
+    staged_output,
+    write_atomic,
+    write_new,
+)
 
 #: Packages whose versions the set-up check prints.
 CHECKED_PACKAGES = ("almat", "torch", "chgnet", "pymatgen", "icet", "numpy", "scikit-learn",
@@ -102,47 +107,18 @@ def check_setup(out=sys.stdout) -> int:
 #: The file that lists what ``almat enumerate`` wrote into its --out folder, and its header.
 INDEX_NAME = "index.csv"
 INDEX_HEADER = "name,n_atoms,formula"
-#: Prefix of almat's own temporary entries in an output folder.
-STAGING_PREFIX = ".almat-"
-
-
-def _indexed_files(folder: Path) -> set[str] | None:
-    """Names of the files an earlier ``almat enumerate`` listed in ``folder``'s index; None without one."""
-    try:
-        lines = (folder / INDEX_NAME).read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    if not lines or lines[0].strip() != INDEX_HEADER:
-        return None
-    names = {line.split(",", 1)[0] for line in lines[1:] if line.strip()}
-    return {f"{n}{ext}" for n in names for ext in (".cif", ".json")}
 
 
 def _previous_run(out: Path) -> list[Path]:
     """Check ``--out`` before enumerating; return the files of an earlier run there, to be replaced.
 
     A folder that is empty, or holds only what an earlier ``almat enumerate``
-    listed in its index, is ours to fill; anything else in it is refused, so
-    that no stale or foreign file is mixed with new results.
+    listed in its index, is ours to fill; anything else in it is refused
+    (:func:`almat.files.earlier_output`).
     """
-    check_output_dir(out)
-    if not out.exists():
-        return []
-    entries = [p for p in out.iterdir() if not p.name.startswith(STAGING_PREFIX)]
-    if not entries:
-        return []
-    ours = _indexed_files(out)
-    foreign = sorted(p.name for p in entries if p.name != INDEX_NAME and p.name not in (ours or ()))
-    if ours is None or foreign:
-        shown = ", ".join(foreign[:3] or [p.name for p in entries[:3]])
-        why = ("has no index.csv from an earlier `almat enumerate`" if ours is None
-               else "holds files that its index.csv does not list")
-        raise OutputError(
-            f"The output folder '{out}' is not empty and {why} (e.g. {shown}). almat only replaces "
-            "its own earlier results, so that no stale file is mixed with new ones. Choose a new "
-            "or empty folder for --out, or move those files away."
-        )
-    return [p for p in entries if p.name != INDEX_NAME] + [out / INDEX_NAME]
+    names = index_names(Path(out) / INDEX_NAME, INDEX_HEADER)
+    owned = None if names is None else {f"{n}{ext}" for n in names for ext in (".cif", ".json")}
+    return earlier_output(out, INDEX_NAME, owned, "almat enumerate")
 
 
 def _write_orderings(out: Path, structures: list, fmt: str, previous: list[Path]) -> None:
@@ -151,10 +127,8 @@ def _write_orderings(out: Path, structures: list, fmt: str, previous: list[Path]
     Until the last step the earlier results stay as they were; a failure
     (full disk, Ctrl-C) removes the staging folder and leaves no new file.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}staging-", dir=out))
-    try:
-        rows = [INDEX_HEADER]
+    rows = [INDEX_HEADER]
+    with staged_output(out, previous) as staging:
         for i, s in enumerate(structures):
             name = f"ordering-{i:05d}"
             text = s.to(fmt="cif") if fmt == "cif" else s.to_json()
@@ -164,13 +138,7 @@ def _write_orderings(out: Path, structures: list, fmt: str, previous: list[Path]
                 raise OutputError(f"{exc} No new ordering was left in '{out}'; its earlier content "
                                   "is untouched.") from exc
             rows.append(f"{name},{len(s)},{s.composition.reduced_formula}")
-        for path in previous:
-            path.unlink(missing_ok=True)
-        for path in staging.iterdir():
-            os.replace(path, out / path.name)
-        write_atomic(out / INDEX_NAME, "\n".join(rows) + "\n")
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    write_atomic(out / INDEX_NAME, "\n".join(rows) + "\n")
 
 
 def _cmd_enumerate(args: argparse.Namespace) -> int:
