@@ -191,6 +191,26 @@ def test_poscars_parse_back_to_the_relaxed_structures(exported, pool, lowest):
         assert len(matched) == len(relaxed)
 
 
+def test_a_candidate_missing_from_the_relaxations_file_is_relaxed(tmp_path, pool, monkeypatch):
+    # A stand-in relaxation with a structure and an energy of the test's choosing: what is under
+    # test is that the export asks the relaxed-CHGNet oracle, and writes what it answers.
+    moved = pool.structure(2).copy()
+    moved.translate_sites([0], [0.1, 0, 0], frac_coords=False)
+    asked = []
+
+    def relaxation(self, pool_, index, on_step=None):
+        asked.append(index)
+        return Relaxation(-4.1, -4.0, 7, True, moved, 0.0)
+
+    monkeypatch.setattr(almat.RelaxedCHGNetOracle, "relaxation", relaxation)
+    export_dft(pool, [2], tmp_path / "dft", relaxations=tmp_path / "none.jsonl")
+    assert asked == [2]
+    folder = tmp_path / "dft" / pool.ids[2]
+    poscar = Poscar.from_file(folder / "POSCAR").structure
+    np.testing.assert_allclose(poscar.cart_coords[0], moved.cart_coords[0], atol=1e-8)
+    assert json.loads((folder / "provenance.json").read_text())["chgnet"]["energy_per_atom"] == -4.1
+
+
 def test_scan_set_and_a_campaigns_labels(tmp_path, pool):
     labels = tmp_path / "labels.jsonl"
     almat.Campaign(pool, almat.TableOracle(), seed=3, ledger_path=labels, n_initial=6).run(6)
@@ -266,6 +286,7 @@ def test_no_traceback_from_the_real_command(tmp_path):
     (lambda pool, out: export_dft(pool, [], out), "at least one"),
     (lambda pool, out: export_dft(pool, [len(pool)], out), "not in pool"),
     (lambda pool, out: export_dft(pool, [3, 3], out), "twice"),
+    (lambda pool, out: export_dft(pool, ["c1-000001"], out), "row numbers"),
     (lambda pool, out: export_dft(pool, [3], out, input_set="MPStaticSet"), "MPRelaxSet"),
     (lambda pool, out: export_dft(pool, [3], out, potcar_spec=False), "PMG_VASP_PSP_DIR"),
     (lambda pool, out: best_candidates(pool, True), "positive integer"),

@@ -1,4 +1,4 @@
-"""The hand-off to DFT and back: VASP inputs for the best candidates, and an oracle that reads the results.
+"""The hand-off to DFT and back: VASP inputs for the best candidates, and an oracle for the results.
 
 :func:`export_dft` writes one folder per candidate, ``OUT/<id>/``, with the
 VASP inputs of the Materials Project's relaxation settings (pymatgen's
@@ -60,7 +60,7 @@ class DFTExportError(AlmatError, ValueError):
 
 
 def potcar_library() -> str | None:
-    """The folder of VASP's POTCAR files that pymatgen is configured with (``PMG_VASP_PSP_DIR``), or None."""
+    """The folder of VASP's POTCAR files pymatgen is configured with (``PMG_VASP_PSP_DIR``), or None."""
     from pymatgen.core import SETTINGS
 
     return SETTINGS.get("PMG_VASP_PSP_DIR") or None
@@ -121,7 +121,7 @@ def best_candidates(pool: Pool, k: int, labels: str | Path | None = None) -> pd.
 
 def relaxed_candidates(pool: Pool, indices: Sequence[int], relaxations: str | Path | None = None,
                        settings: RelaxSettings = RelaxSettings()) -> Iterator[tuple[int, Relaxation]]:
-    """The CHGNet relaxation of each candidate, in order: from the pool's relaxations file, else relaxed now.
+    """The CHGNet relaxation of each candidate, in order: from the pool's relaxations file, or done now.
 
     Parameters
     ----------
@@ -151,9 +151,13 @@ def relaxed_candidates(pool: Pool, indices: Sequence[int], relaxations: str | Pa
 
 
 def _checked_indices(pool: Pool, indices: Sequence[int]) -> list[int]:
-    chosen = [int(i) for i in np.asarray(indices).ravel()]
-    if not chosen:
+    given = np.asarray(indices).ravel()
+    if not given.size:
         raise DFTExportError("No candidates to export: give at least one candidate index.")
+    if not np.issubdtype(given.dtype, np.integer):
+        raise DFTExportError(f"Candidates are given by their row numbers in the pool (integers), "
+                             f"not {given[0]!r}; e.g. campaign.labelled['index'].")
+    chosen = [int(i) for i in given]
     bad = [i for i in chosen if not 0 <= i < len(pool)]
     if bad:
         raise DFTExportError(f"Candidate index {bad[0]} is not in pool {pool.name!r} (indices 0 to "
@@ -173,7 +177,7 @@ def _structure_record(structure: Structure) -> dict:
 
 def _write_candidate(folder: Path, structure: Structure, input_set: str,
                      potcar_spec: bool) -> tuple[dict, Structure]:
-    """Write one candidate's VASP inputs into ``folder``; return the set's settings and the POSCAR's structure."""
+    """Write one candidate's VASP inputs into ``folder``; return the settings and the POSCAR structure."""
     from pymatgen.io.vasp import sets
     from pymatgen.io.vasp.inputs import Incar, Poscar
 
@@ -184,7 +188,7 @@ def _write_candidate(folder: Path, structure: Structure, input_set: str,
         raise DFTExportError(
             f"The POTCAR library '{potcar_library()}' (pymatgen's PMG_VASP_PSP_DIR) does not hold "
             f"the POTCARs {' '.join(vasp_set.potcar_symbols)} for {vasp_set.potcar_functional}: "
-            f"{str(exc).splitlines()[0]} Fix the library, or write POTCAR.spec instead "
+            f"{str(exc).splitlines()[0].rstrip('.')}. Fix the library, or write POTCAR.spec instead "
             "(potcar_spec=True, --potcar-spec)."
         ) from exc
     kpoints = folder / "KPOINTS"
@@ -390,7 +394,7 @@ class DFTOracle:
         return record, exported
 
     def label(self, pool: Pool, index: int) -> Label:
-        """DFT energy per atom (eV/atom) of candidate ``index``, or :class:`OracleRefusal` with the reason."""
+        """DFT energy per atom (eV/atom) of candidate ``index``; :class:`OracleRefusal` with a reason."""
         from lxml.etree import XMLSyntaxError
         from pymatgen.io.vasp.outputs import Vasprun
 
