@@ -395,7 +395,6 @@ class DFTOracle:
 
     def label(self, pool: Pool, index: int) -> Label:
         """DFT energy per atom (eV/atom) of candidate ``index``; :class:`OracleRefusal` with a reason."""
-        from lxml.etree import XMLSyntaxError
         from pymatgen.io.vasp.outputs import Vasprun
 
         folder = self.folder(pool, index)
@@ -411,7 +410,8 @@ class DFTOracle:
                 energy = float(run.final_energy)
                 converged_electronic, converged_ionic = run.converged_electronic, run.converged_ionic
                 source = f"VASP {run.vasp_version} {run.run_type} ({record['input_set']['name']})"
-        except (XMLSyntaxError, ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+        except (SyntaxError, ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+            # SyntaxError: lxml's XMLSyntaxError, for a file cut short
             raise OracleRefusal(f"'{path}' cannot be read ({type(exc).__name__}): the run is not "
                                 "finished, or the file is damaged") from None
         differs = _difference(run.initial_structure, exported)
