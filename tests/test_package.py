@@ -9,7 +9,7 @@ import almat
 
 PIPELINE = ["errors", "files", "structures", "orderings", "exclusion", "hnf", "hart_forcade", "enumeration", "scoring", "relaxation",
             "parallel", "features",
-            "pool", "pool_build", "surrogates", "acquisition", "screening", "oracles", "ledger", "campaign", "evaluation", "plots",
+            "pool", "pool_build", "surrogates", "acquisition", "screening", "oracles", "ledger", "campaign", "dft", "evaluation", "plots",
             "widget", "cli"]
 PACKAGE = Path(almat.__file__).parent
 

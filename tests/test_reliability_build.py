@@ -236,7 +236,7 @@ def test_the_unconverged_warning_is_a_warning_of_the_api(tmp_path, monkeypatch):
         return {k: Relaxation(-4.0, -3.9, settings.steps, k.endswith("1"), s, 0.1)
                 for k, s in structures.items()}
     monkeypatch.setattr(almat.parallel, "relax_many", fake_relax_many)
-    monkeypatch.setattr(almat.pool_build, "_provenance_versions", lambda: {})
+    monkeypatch.setattr(almat.pool_build, "provenance_versions", lambda: {})
     with pytest.warns(UnconvergedWarning, match="of 4 relaxations did not reach fmax"):
         pool = build_pool(tmp_path / "p", cell_sizes=[1], screen_size=None,
                           settings=RelaxSettings(steps=3), progress=False)

@@ -4,7 +4,8 @@ The modules follow the lesson's pipeline::
 
     structures -> orderings -> enumeration -> scoring -> relaxation -> parallel
         -> features -> pool -> pool_build
-        -> surrogates -> acquisition -> screening -> oracles -> ledger -> campaign -> evaluation
+        -> surrogates -> acquisition -> screening -> oracles -> ledger -> campaign -> dft
+        -> evaluation
         -> plots -> widget
 
 Everything below is importable from ``almat`` directly; a module is only
@@ -37,6 +38,7 @@ _EXPORTS = {
     "ledger": ["CampaignError", "LabelError", "LabelsFileError", "LabelsFileWriteError", "Ledger",
                "labels_file"],
     "campaign": ["Campaign"],
+    "dft": ["DFTExportError", "DFTOracle", "best_candidates", "export_dft"],
     "evaluation": ["CHEAP_BASELINES", "Goals", "baseline_curves", "compare_strategies",
                    "discovery_metrics", "labels_to_minimum", "mae", "parity", "random_expectation",
                    "regret", "summarize"],

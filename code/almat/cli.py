@@ -1,4 +1,4 @@
-"""The ``almat`` command line: set-up check, enumeration, scoring and data regeneration."""
+"""The ``almat`` command line: set-up check, enumeration, scoring, data regeneration and DFT export."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import warnings
 from importlib import metadata
 from pathlib import Path
 
+from almat.dft import INPUT_SETS
 from almat.enumeration import BACKENDS, DEFAULT_LIMIT
 from almat.errors import AlmatError
 from almat.files import (
@@ -231,6 +232,24 @@ def _cmd_build_pool(args: argparse.Namespace) -> int:
     return 0 if pool.reference["converged"].all() else 1
 
 
+def _cmd_export_dft(args: argparse.Namespace) -> int:
+    from almat.dft import best_candidates, export_dft
+    from almat.pool import POOL_DIR, load_pool
+
+    directory = POOL_DIR if args.pool_dir is None else Path(args.pool_dir)
+    pool = load_pool(args.pool, directory)
+    top = best_candidates(pool, args.top, labels=args.labels)
+    written = export_dft(pool, top["index"], args.out, input_set=args.input_set,
+                         potcar_spec=True if args.potcar_spec else None,
+                         relaxations=directory / f"{pool.name}.relaxations.jsonl", progress=True)
+    source = f"labelled in '{args.labels}'" if args.labels else f"of pool {pool.name!r}"
+    fewer = f" (only {len(top)} labelled)" if len(top) < args.top else ""
+    potcar = "POTCAR.spec" if "POTCAR.spec" in written["files"].iloc[0].split() else "POTCAR"
+    print(f"Wrote {args.input_set} inputs with {potcar} for the {len(written)} lowest candidates "
+          f"{source}{fewer} to {args.out}/: {', '.join(written['id'])}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="almat", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -282,6 +301,22 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, default=None,
                    help="LocalCluster worker processes (default: one per core)")
     b.add_argument("--threads", type=int, default=1, help="torch threads per relaxation")
+    x = sub.add_parser(
+        "export-dft", help="write VASP inputs for the best candidates, from their relaxed structures",
+        description="Write VASP inputs (Materials Project settings) for the lowest-energy candidates "
+                    "of a campaign's labels file, or of the pool, starting from their CHGNet-relaxed "
+                    "structures: OUT/<id>/ with INCAR, KPOINTS, POSCAR, POTCAR (or POTCAR.spec "
+                    "without a POTCAR library, PMG_VASP_PSP_DIR) and provenance.json.")
+    x.add_argument("--top", type=int, default=5, help="how many candidates (default 5)")
+    x.add_argument("--labels", default=None,
+                   help="a campaign's labels file (default: the pool's relaxed CHGNet energies)")
+    x.add_argument("--pool", default="li6ps5cl", help="pool name (default li6ps5cl)")
+    x.add_argument("--pool-dir", default=None,
+                   help="folder of the pool and its relaxations file (default: the shipped pools)")
+    x.add_argument("--input-set", default=INPUT_SETS[0], choices=INPUT_SETS)
+    x.add_argument("--potcar-spec", action="store_true",
+                   help="write POTCAR.spec even where a POTCAR library is configured")
+    x.add_argument("--out", default="dft", help="output folder (default: ./dft)")
     return parser
 
 
@@ -298,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     handlers = {"enumerate": _cmd_enumerate, "score": _cmd_score, "build-data": _cmd_build_data,
-                "build-pool": _cmd_build_pool}
+                "build-pool": _cmd_build_pool, "export-dft": _cmd_export_dft}
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warning
         try:

@@ -252,7 +252,7 @@ def claim_folder(directory: Path, plan: dict[str, dict], replace_shipped: bool =
 
 
 # ------------------------------------------------------------------ the build
-def _provenance_versions() -> dict:
+def provenance_versions() -> dict:
     import platform
 
     import chgnet
@@ -357,7 +357,7 @@ def build_pool(directory: str | Path = "pools", cell_sizes: Sequence[int] = (1, 
         "relaxation": {**settings_dict(settings), "optimizer": "FIRE (ase)",
                        "filter": "FrechetCellFilter" if settings.relax_cell else None,
                        "device": "cpu", "relaxed_structures": RELAXATIONS_FILE},
-        "versions": _provenance_versions(),
+        "versions": provenance_versions(),
         "created": _today(),
     })
     if not converged.all():
@@ -409,7 +409,7 @@ def build_screening_set(directory: Path, record: dict, progress: bool = True) ->
         "columns": {"energy_per_atom": "unknown (NaN): no relaxation",
                     "unrelaxed_energy_per_atom": "CHGNet, eV/atom, ideal positions",
                     "ewald_energy_per_atom": "Ewald energy of formal point charges, eV/atom"},
-        "versions": _provenance_versions(),
+        "versions": provenance_versions(),
         "created": _today(),
     })
     return pool
