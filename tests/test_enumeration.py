@@ -5,6 +5,7 @@ from itertools import combinations
 import numpy as np
 import pytest
 from ase.build import bulk
+from icet_reference import enumerate_structures, needs_icet
 from pymatgen.analysis.ewald import EwaldSummation
 from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
@@ -61,9 +62,8 @@ def _binary(lattice_name, a=4.0):
 # Hand count: an fcc binary A0.5B0.5 with two atoms per cell has exactly two orderings, the
 # alternating (001) planes of CuAu (L1_0) and the alternating (111) planes of CuPt (L1_1).
 # Larger cells are checked against icet's enumerate_structures, run here.
+@needs_icet
 def test_fcc_binary_half_counts_against_icet_and_hand_count():
-    from icet.tools import enumerate_structures
-
     fcc = _binary("fcc")
     assert count_orderings(fcc, 2, 2) == 2
     for n in (2, 4):
@@ -73,10 +73,9 @@ def test_fcc_binary_half_counts_against_icet_and_hand_count():
         assert count_orderings(fcc, n, n) == ref
 
 
+@needs_icet
 @pytest.mark.parametrize("lattice_name", ["bcc", "hcp"])
 def test_other_binary_lattices_against_icet_directly(lattice_name):
-    from icet.tools import enumerate_structures
-
     s = _binary(lattice_name)
     atoms = bulk("Au", lattice_name, a=4.0) if lattice_name != "hcp" else bulk("Au", "hcp", a=4.0, c=6.53)
     for n in (1, 2, 3, 4):
@@ -123,6 +122,7 @@ def test_table_round_trip_to_structures_preserves_the_set(half):
     assert len(groups) == 48
 
 
+@needs_icet
 @pytest.mark.skipif(not enumlib_available(), reason="enumlib's enum.x is not on PATH (conda-forge only)")
 def test_enumlib_and_icet_give_the_same_set(half):
     from pymatgen.analysis.structure_matcher import StructureMatcher
