@@ -435,3 +435,19 @@ def test_errors(argyrodite):
         enumerate_labelings(disordered(bulk("Cu", "fcc", a=4.0, cubic=True), ["Ag", "Au"]), [1], "any")
     with pytest.raises(CellSizeError, match="positive integers"):
         enumerate_labelings(argyrodite, [0])
+
+
+def test_an_index_too_large_is_refused_before_its_supercells_are_listed():
+    """1447 is prime, so it has 1 + 1447 + 1447^2 = 2,095,257 HNFs; they used to be listed first."""
+    import time
+    import tracemalloc
+
+    from almat.enumeration.hnf import distinct_supercells
+
+    tracemalloc.start()
+    start = time.process_time()
+    with pytest.raises(CellSizeError, match="Cell size 1447 is too large"):
+        distinct_supercells(1447, np.eye(3, dtype=np.int64)[None])
+    seconds, peak = time.process_time() - start, tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert seconds < 0.5 and peak < 1e6, (seconds, peak)
