@@ -77,8 +77,8 @@ def _orbit_namer(half: Structure, hnf: np.ndarray, min_distance: float):
     """Brute force in one supercell: the orbits of non-superperiodic labellings with no two Li too close.
 
     The supercell is built by pymatgen and its symmetry found by spglib (all Li alike), independently
-    of almat.hnf. A labelling is a bit code over the supercell's Li sites; an orbit is named by its
-    smallest code. Returns the set of orbit names, the Li fractional coordinates and a function that
+    of almat.enumeration.hnf. A labelling is a bit code over the supercell's Li sites; an orbit is
+    named by its smallest code. Returns the set of orbit names, the Li fractional coordinates and a function that
     names the orbit of given codes.
     """
     sc = half.copy()

@@ -46,7 +46,13 @@ from almat.enumeration.errors import (
     split_site_hint,
     unknown_species,
 )
-from almat.enumeration.exclusion import Neighbours, check_min_distance, neighbours, shortest_distance, supercell_graph
+from almat.enumeration.exclusion import (
+    Neighbours,
+    check_min_distance,
+    neighbours,
+    shortest_distance,
+    supercell_graph,
+)
 from almat.enumeration.hnf import MAX_INDEX, SiteSymmetry, hnf_count, site_symmetry
 from almat.orderings import VACANCY, disorder_of, element_symbol
 from almat.structures import OccupancyError
@@ -110,7 +116,8 @@ class Problem:
         return lo, hi
 
     def exclusion_graph(self, hnf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Exclusion edges ``(E, 2)`` and never-occupied positions of supercell ``hnf`` (none without exclusion)."""
+        """Exclusion edges ``(E, 2)`` and never-occupied positions of supercell ``hnf`` (none without
+        exclusion)."""
         if self.near is None:
             m = int(round(abs(np.linalg.det(hnf)))) * len(self.sites)
             return np.zeros((0, 2), dtype=np.int64), np.zeros(m, dtype=bool)

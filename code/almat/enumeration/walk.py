@@ -2,12 +2,13 @@
 
 For each supercell size ``N`` the superlattices of index ``N`` are grouped into
 classes under the parent's rotations
-(:func:`almat.enumeration.hnf.distinct_supercells`); every class is represented by one Hermite normal form ``H``. A labelling of
-``H`` gives each of its ``N * d`` disordered sites one of its allowed species.
-The stabiliser of ``H`` together with the ``N`` lattice translations forms a
-group ``G_H`` of site permutations
-(:func:`almat.enumeration.hnf.site_permutations`), and two labellings of ``H``
-are the same crystal exactly when ``G_H`` maps one onto the other (Hart & Forcade, Phys. Rev. B 77, 224115 (2008)).
+(:func:`almat.enumeration.hnf.distinct_supercells`); every class is represented
+by one Hermite normal form ``H``. A labelling of ``H`` gives each of its
+``N * d`` disordered sites one of its allowed species. The stabiliser of ``H``
+together with the ``N`` lattice translations forms a group ``G_H`` of site
+permutations (:func:`almat.enumeration.hnf.site_permutations`), and two
+labellings of ``H`` are the same crystal exactly when ``G_H`` maps one onto the
+other (Hart & Forcade, Phys. Rev. B 77, 224115 (2008)).
 
 The symmetry is that of all disordered sites alike, whatever species each
 allows (enumlib's rule for site restrictions): an operation may carry a site
