@@ -144,7 +144,7 @@ def _write_orderings(out: Path, structures: list, fmt: str, previous: list[Path]
 
 
 def _cmd_enumerate(args: argparse.Namespace) -> int:
-    from almat.enumeration import enumerate_orderings
+    from almat.enumeration import NoOrderingsError, enumerate_orderings
     from almat.structures import (
         check_charge_balance,
         check_occupancies,
@@ -164,6 +164,14 @@ def _cmd_enumerate(args: argparse.Namespace) -> int:
     structures = enumerate_orderings(parent, args.max_cell_size, args.min_cell_size,
                                      backend=args.backend, sort_by=args.sort_by, limit=args.limit,
                                      min_distance=args.min_distance)
+    if not structures:
+        why = ("fits them" if args.min_distance is None else f"keeps every two atoms on disordered sites "
+               f"{args.min_distance:g} Å apart (periodic images included)")
+        raise NoOrderingsError(
+            f"No ordering of {source} at cell sizes {args.min_cell_size} to {args.max_cell_size} {why}, so "
+            "nothing was written. Use a smaller --min-distance (2.0 separates Li6PS5Cl's 48h pairs) or "
+            "other cell sizes."
+        )
     _write_orderings(out, structures, args.format, previous)
     kept = "" if occupancy is not None else " (occupancies as in the file)"
     replaced = f"; replaced the {len(previous) - 1} files of the earlier run" if previous else ""
