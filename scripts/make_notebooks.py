@@ -16,7 +16,7 @@ Each notebook is executed top to bottom in a fresh kernel, as a learner and
 saved with the notebook, so that JupyterLab shows a snapshot of it, rather than
 "model not found", before the notebook is run. A ``tqdm.auto`` progress bar (``progress=True``)
 is stored as it ended, without timings (:func:`settle_progress_bars`); it is a widget, so it
-never reaches the episode, and ``notebooks/sanitize.cfg`` lets nbval compare it.
+never reaches the episode, and ``tests/nbval_sanitize.cfg`` lets nbval compare it.
 
 The outputs then go back into the episode: the ``{: .output}`` block after each Python
 block is created or replaced from the cell's stdout and text results, and each figure is
@@ -269,7 +269,7 @@ def settle_progress_bars(nb: nbformat.NotebookNode) -> None:
     opened without its widgets shows. That text becomes the bar's final state from the
     saved widget state ("CHGNet: 100%|██████████| 630/630"), and the elapsed time and rate
     are dropped from the widget state, so that regenerating stays byte-identical. nbval
-    compares the text after ``notebooks/sanitize.cfg`` turns every meter into ``PROGRESS``.
+    compares the text after ``tests/nbval_sanitize.cfg`` turns every meter into ``PROGRESS``.
     """
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     for cell in nb.cells:
