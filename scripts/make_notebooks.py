@@ -19,7 +19,8 @@ The episode Markdown is the one source of every notebook cell. Notebook
   is followed by an empty cell to work in;
 - each ``{: .solution}`` folded: its text in ``<details>`` blocks, its Python as code cells
   whose source and outputs JupyterLab shows collapsed (cell metadata ``jupyter.source_hidden``
-  and ``outputs_hidden``). They run with the rest of the notebook, and nbval compares them;
+  and ``outputs_hidden``, and ``collapsed``), headed by a "# Solution" comment, the line a folded cell shows.
+  They run with the rest of the notebook, and nbval compares them;
 - the key points last.
 
 Each notebook is executed top to bottom in a fresh kernel, as a learner and
@@ -82,8 +83,9 @@ KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "nam
 #: Block classes that become cell tags. nbval runs a cell tagged nbval-ignore-output but
 #: does not compare its output.
 CELL_TAGS = ("nbval-ignore-output",)
-#: Metadata of a solution's code cell: JupyterLab shows its source and outputs folded.
-FOLDED = {"source_hidden": True, "outputs_hidden": True}
+#: Metadata of a solution's code cell: its source and outputs folded, as nbformat defines it
+#: (``jupyter``) and as JupyterLab 4 reads its outputs' state (``collapsed``).
+FOLDED = {"jupyter": {"source_hidden": True, "outputs_hidden": True}, "collapsed": True}
 #: How a blockquote's heading names its kind, by class.
 QUOTE_LABELS = {"challenge": "Challenge", "callout": "Note", "discussion": "Discussion",
                 "testimonial": "Testimonial", "checklist": "Checklist", "prereq": "Prerequisites",
@@ -92,6 +94,9 @@ QUOTE_LABELS = {"challenge": "Challenge", "callout": "Note", "discussion": "Disc
 FENCE_LANGUAGES = {"language-python": "python", "language-bash": "bash", "language-yaml": "yaml"}
 #: The cell after a challenge whose solution has code: a place to work.
 WORK_CELL = "# Your code for this challenge: try it before you open the solution."
+#: The first line of a solution's code cell: JupyterLab shows a folded cell's first line, which
+#: must not give the answer away.
+SOLUTION_CODE_HEADER = "# Solution"
 #: Where a solution's code is, said in the solution's text.
 SOLUTION_CODE_NOTE = "the code is in the folded cell below: click its ⋯ to open it, and run it."
 #: Alt text of a new figure; lessoncheck reports it until the author describes the figure.
@@ -416,9 +421,11 @@ class _Renderer:
         """Render a code block; return the episode line after it (and after its outputs)."""
         if _runnable(block):
             self.flush(code_follows=True)
-            cell = Cell("code", normalise("\n".join(block.lines)), block.line,
-                        [c for c in block.classes if c in CELL_TAGS], depth=block.depth,
-                        folded=self.summary is not None)
+            folded = self.summary is not None
+            source = normalise("\n".join(block.lines))
+            cell = Cell("code", f"{SOLUTION_CODE_HEADER}\n{source}" if folded else source,
+                        block.line, [c for c in block.classes if c in CELL_TAGS],
+                        depth=block.depth, folded=folded)
             _trailing(self.parsed, block, cell, self.codes)
             self.cells.append(cell)
             return max(block.end, cell.replace.stop) + 1
@@ -477,7 +484,7 @@ def build(episode: Path) -> nbformat.NotebookNode:
             if spec.tags:
                 cell.metadata["tags"] = list(spec.tags)
             if spec.folded:
-                cell.metadata["jupyter"] = dict(FOLDED)
+                cell.metadata.update(json.loads(json.dumps(FOLDED)))
         cell.id = f"{episode.name[:2]}-{index:02d}"  # stable ids: regenerating is byte-identical
         cells.append(cell)
     nb = nbformat.v4.new_notebook(cells=cells)
@@ -610,7 +617,7 @@ def notebook_view(nb: nbformat.NotebookNode, stem: str) -> list[dict]:
     names = figure_names(stem, [len(f) for f in figures(nb)])
     return [{"type": cell.cell_type, "source": cell.source,
              "tags": list(cell.get("metadata", {}).get("tags", [])),
-             "folded": cell.get("metadata", {}).get("jupyter", {}) == FOLDED,
+             "folded": all(cell.get("metadata", {}).get(k) == v for k, v in FOLDED.items()),
              "attachments": {name: _sha(base64.b64decode(next(iter(data.values()))))
                              for name, data in cell.get("attachments", {}).items()},
              "output": text_output(cell) if cell.cell_type == "code" else "",

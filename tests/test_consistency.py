@@ -168,11 +168,12 @@ def test_solutions_are_folded(episode):
     _, nb = read(episode)
     folded = [c for c in nb.cells if c.cell_type == "code"
               and c.metadata.get("jupyter", {}).get("source_hidden")]
-    for cell in folded:
+    for cell in folded:  # JupyterLab 4 reads "collapsed" for the outputs
         assert cell.metadata["jupyter"].get("outputs_hidden"), f"{cell.id} shows its output"
+        assert cell.metadata.get("collapsed") is True, f"{cell.id} shows its output"
     solution_code = [b.text for b in lessoncheck.code_blocks(episode) if b.in_solution
                      and "language-python" in b.classes and "no-run" not in b.classes]
-    assert [c.source for c in folded] == [code.strip("\n") for code in solution_code]
+    assert [c.source for c in folded] == [f"# Solution\n{code.strip()}" for code in solution_code]
     shown = _DETAILS.sub("", markdown(nb))
     hidden = "\n".join(_DETAILS.findall(markdown(nb)))
     parsed = lessoncheck.parse_markdown(episode)
@@ -376,7 +377,7 @@ def test_cells_come_from_the_episode(tmp_path):
         ("markdown", "> ### Challenge: Try it"),
         ("code", make_notebooks.WORK_CELL),
         ("markdown", "**Solution**: " + make_notebooks.SOLUTION_CODE_NOTE),
-        ("code", "print(almat.count_orderings(half, max_cell_size=1))"),
+        ("code", "# Solution"),  # the line JupyterLab shows of a folded cell
         ("markdown", "<details>"),
         ("markdown", "```python"),  # a .no-run block is shown, not run
         ("markdown", "> ### Note: Careful"),
@@ -414,6 +415,9 @@ def test_solution_code_is_folded_and_runs(tmp_path):
     cells = nbformat.read(notebook_path(tmp_path), as_version=4).cells
     assert [c.metadata.get("jupyter") for c in cells if c.cell_type == "code"] == [
         None, None, None, None, {"source_hidden": True, "outputs_hidden": True}]
+    assert [c.metadata.get("collapsed") for c in cells if c.cell_type == "code"] == [
+        None, None, None, None, True]
+    assert cells[10].source == "# Solution\nprint(almat.count_orderings(half, max_cell_size=1))"
     assert "tags" not in cells[10].metadata  # nbval runs it and compares its output
 
 
@@ -504,7 +508,7 @@ def test_an_edited_or_unfolded_markdown_cell_is_drift(tmp_path):
     assert "cell 5 was edited in the notebook" in problem
     generate(tmp_path, text=None)
     nb = nbformat.read(notebook_path(tmp_path), as_version=4)
-    del nb.cells[10].metadata["jupyter"]  # the solution's code unfolded and saved
+    del nb.cells[10].metadata["collapsed"]  # the solution's output unfolded and saved
     nbformat.write(nb, notebook_path(tmp_path))
     [problem] = make_notebooks.check_episode(tmp_path, episode)
     assert "cell 11 was edited in the notebook" in problem
