@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 #: The package the wheel carries the notebooks in.
 LESSON_PACKAGE = "almat.lesson"
-#: The notebooks of a source checkout that is not installed (``PYTHONPATH=code``).
+#: The notebooks of a source checkout: run with ``PYTHONPATH=code``, or installed editable
+#: (``pip install -e .``), whose import finder does not map a package without ``__init__.py``.
 CHECKOUT_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
@@ -36,8 +37,8 @@ class NotebookExistsError(AlmatError, FileExistsError):
 def lesson_notebooks() -> list[Traversable]:
     """The lesson's notebooks as this installation carries them, in episode order.
 
-    Read with :mod:`importlib.resources` from the installed package; a source checkout run
-    without installing (``PYTHONPATH=code``) has them in its ``notebooks/`` folder.
+    Read with :mod:`importlib.resources` from the installed package; a source checkout (run
+    with ``PYTHONPATH=code`` or installed editable) has them in its ``notebooks/`` folder.
 
     Raises
     ------
