@@ -15,15 +15,13 @@ Screenshots go to ``artifacts/screenshots/jupyterlab-lesson-*.png`` (or under
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 import yaml
-from browser_util import launch_chromium
-from test_jupyterlab import (JupyterLab, eventually, kernel_idle, open_notebook, shot,
-                             start_jupyterlab)
+from browser_util import chromium  # noqa: F401  (a fixture: this module's Chromium)
+from test_jupyterlab import eventually, jupyterlab, kernel_idle, open_notebook, shot  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,20 +35,9 @@ SOLUTION_OUTPUT = "924 64"
 SOLUTION_TEXT = "860 of the 924 fillings"
 
 
-@pytest.fixture(scope="module")
-def jupyterlab(tmp_path_factory) -> Iterator[JupyterLab]:
-    yield from start_jupyterlab(tmp_path_factory.mktemp("jupyterlab-lesson"))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as browser:
-        yield browser
-
-
 @pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport=SMALL_SCREEN)
+def page(chromium):
+    context = chromium.new_context(viewport=SMALL_SCREEN)
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page
