@@ -19,7 +19,8 @@ The episode Markdown is the one source of every notebook cell. Notebook
   is followed by an empty cell to work in;
 - each ``{: .solution}`` folded: its text in ``<details>`` blocks, its Python as code cells
   whose source and outputs JupyterLab shows collapsed (cell metadata ``jupyter.source_hidden``
-  and ``outputs_hidden``, and ``collapsed``), headed by a "# Solution" comment, the line a folded cell shows.
+  and ``outputs_hidden``, and ``collapsed``), headed by a "# Solution" comment, the line a
+  folded cell shows.
   They run with the rest of the notebook, and nbval compares them;
 - the key points last.
 
@@ -202,7 +203,7 @@ class Lesson:
         return lesson
 
     def resolve(self, text: str) -> str:
-        """``text`` with the website's Liquid values filled in: ``{{ page.root }}``, ``{{ site.x }}``."""
+        """``text`` with the website's values filled in: ``{{ page.root }}``, ``{{ site.key }}``."""
         text = _PAGE_ROOT.sub(self.url, text)
         return _SITE_VALUE.sub(lambda m: str(self.site.get(m["key"], "")), text)
 
@@ -275,9 +276,9 @@ class _Renderer:
         self.quotes = {(b.line, b.depth): b for b in blocks if b.kind == "quote"}
         own = lessoncheck.link_targets(parsed.lines, parsed.code_spans)
         self.links = {**lesson.links, **{name: lesson.resolve(url) for name, url in own.items()}}
-        self.definitions = {n for n, line in enumerate(parsed.lines, 1)
-                            if n not in parsed.code_spans
-                            and lessoncheck._LINK_DEFINITION.match(lessoncheck._strip_markers(line)[1])}
+        self.definitions = {  # link definition lines, which a reader does not see
+            n for n, line in enumerate(parsed.lines, 1) if n not in parsed.code_spans
+            and lessoncheck._LINK_DEFINITION.match(lessoncheck._strip_markers(line)[1])}
         self.cells: list[Cell] = []
         self.pending: list[str] = []  # Markdown of the cell being written
         self.first = 0  # the episode line it starts at
@@ -317,7 +318,7 @@ class _Renderer:
         front = self.parsed.front_matter or {}
         title = front.get("title", self.episode.stem)
         number = int(self.episode.name[:2])
-        self.cells.append(Cell("markdown", self.header(number, title, front), 1))
+        self.cells.append(Cell("markdown", self.header(number, title), 1))
         overview = [f"## Overview\n\nTeaching: {front.get('teaching', '?')} min · "
                     f"Exercises: {front.get('exercises', '?')} min"]
         for key, heading in (("questions", "Questions"), ("objectives", "Objectives")):
@@ -332,12 +333,14 @@ class _Renderer:
                 f"- {self.prose(item)}" for item in front["keypoints"]), len(self.parsed.lines)))
         return self.cells
 
-    def header(self, number: int, title: str, front: dict) -> str:
+    def header(self, number: int, title: str) -> str:
+        """The first cell: what the notebook is, where the lesson lives, how to work."""
         lesson = self.lesson.site.get("title", "this lesson")
         return (f"# {number}. {title}\n\n"
                 f"This notebook is episode {number} of the lesson *{lesson}*: the episode's text, "
                 "code, challenges and key points. The lesson's website is "
-                f"<{self.lesson.url}>; this episode is at <{self.lesson.episode_url(self.episode)}>."
+                f"<{self.lesson.url}>; this episode is at "
+                f"<{self.lesson.episode_url(self.episode)}>."
                 "\n\n**How to work.** Run the cells from top to bottom (Shift+Enter runs one cell "
                 "and moves on); the outputs stored here are what you should see. Try each "
                 "challenge before you open its solution: solutions are folded. Click "
@@ -345,7 +348,7 @@ class _Renderer:
                 "code and output; it runs like any other cell.")
 
     def body(self, start: int, stop: int, depth: int, level: int) -> None:
-        """Render episode lines ``start`` to ``stop - 1`` (1-based) of blockquote depth ``depth``."""
+        """Render episode lines ``start`` to ``stop - 1`` (1-based), of quote depth ``depth``."""
         number = start
         while number < stop:
             quote = self.quotes.get((number, depth + 1))
