@@ -1,4 +1,5 @@
-"""The ``almat`` command line: set-up check, enumeration, scoring, data regeneration and DFT export."""
+"""The ``almat`` command line: set-up check, the learner's notebooks, enumeration, scoring, data
+regeneration and DFT export."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from almat.files import (
     write_new,
 )
 from almat.structures import MIN_LI_LI
+from almat.notebooks import copy_notebooks
 
 #: Packages whose versions the set-up check prints.
 CHECKED_PACKAGES = ("almat", "torch", "chgnet", "pymatgen", "icet", "numpy", "scikit-learn",
@@ -214,6 +216,13 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_notebooks(args: argparse.Namespace) -> int:
+    copied = copy_notebooks(args.folder, overwrite=args.overwrite)
+    print(f"{len(copied)} lesson notebooks in {args.folder}: {', '.join(p.name for p in copied)}")
+    print(f"Work in these copies, which are yours to change: jupyter lab {args.folder}")
+    return 0
+
+
 def _cmd_build_data(args: argparse.Namespace) -> int:
     from almat.structures import write_parent_cif
 
@@ -262,6 +271,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="almat", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check-setup", help="check the installation before a workshop")
+    n = sub.add_parser("notebooks", help="copy the lesson's notebooks into a folder to work in",
+                       description="Copy the lesson's notebooks, as this installation carries "
+                                   "them, into FOLDER (created if needed). A notebook already "
+                                   "there that differs from the lesson's is never replaced "
+                                   "unless --overwrite is given.")
+    n.add_argument("folder", help="the folder to work in, e.g. almat-lesson")
+    n.add_argument("--overwrite", action="store_true",
+                   help="replace notebooks in FOLDER that differ from the lesson's (your work "
+                        "in them is lost)")
     e = sub.add_parser("enumerate", help="enumerate Li/vacancy orderings and write them out")
     e.add_argument("--cif", default=None, help="parent CIF (default: the shipped Li6PS5Cl)")
     e.add_argument("--occupancy", type=float, default=None,
@@ -340,8 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     Ctrl-C exits with 130. Warnings are printed as one line each.
     """
     args = build_parser().parse_args(argv)
-    handlers = {"enumerate": _cmd_enumerate, "score": _cmd_score, "build-data": _cmd_build_data,
-                "build-pool": _cmd_build_pool, "export-dft": _cmd_export_dft}
+    handlers = {"notebooks": _cmd_notebooks, "enumerate": _cmd_enumerate, "score": _cmd_score,
+                "build-data": _cmd_build_data, "build-pool": _cmd_build_pool,
+                "export-dft": _cmd_export_dft}
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warning
         try:
