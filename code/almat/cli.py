@@ -27,8 +27,39 @@ from almat.structures import MIN_LI_LI
 from almat.notebooks import copy_notebooks
 
 #: Packages whose versions the set-up check prints.
-CHECKED_PACKAGES = ("almat", "torch", "chgnet", "pymatgen", "icet", "numpy", "scikit-learn",
+CHECKED_PACKAGES = ("almat", "torch", "chgnet", "pymatgen", "numpy", "scikit-learn",
                     "pandas", "ipywidgets", "jupyterlab", "matplotlib")
+#: Pythons the lesson installs on from wheels alone (pyproject's requires-python).
+SUPPORTED_PYTHONS = ((3, 11), (3, 12))
+
+
+def platform_problem(version: tuple[int, int] | None = None, system: str | None = None,
+                     machine: str | None = None) -> str | None:
+    """What to do when this Python or computer cannot run the lesson; None when it can.
+
+    Parameters
+    ----------
+    version
+        ``(major, minor)`` of Python; this interpreter's by default.
+    system, machine
+        ``platform.system()`` and ``platform.machine()``; this computer's by default.
+    """
+    version = tuple(sys.version_info[:2]) if version is None else tuple(version)
+    system = platform.system() if system is None else system
+    machine = platform.machine() if machine is None else machine
+    if system == "Darwin" and machine == "x86_64":
+        return ("This Python is an Intel (x86-64) build for macOS, and PyTorch has published no "
+                "packages for Intel Macs since version 2.3 (CHGNet needs 2.4 or newer). On an "
+                "Apple-silicon Mac, install the arm64 Python from python.org and start again; on an "
+                "Intel Mac, use the workshop server (setup.md, 'If the install fails on the day').")
+    if version not in SUPPORTED_PYTHONS:
+        low, high = (".".join(map(str, v)) for v in (SUPPORTED_PYTHONS[0], SUPPORTED_PYTHONS[-1]))
+        why = ("is too new: CHGNet publishes no package for it yet" if version > SUPPORTED_PYTHONS[-1]
+               else "is too old for the lesson's packages")
+        return (f"Python {version[0]}.{version[1]} {why}. Install Python {high} (or {low}) beside it "
+                "and make the lesson's virtual environment with that one, as setup.md shows for "
+                "Windows, macOS and Linux; or use the workshop server.")
+    return None
 
 
 def _version(name: str) -> str | None:
@@ -50,8 +81,9 @@ def check_setup(out=sys.stdout) -> int:
         elif fix and ok is None:
             print(f"       {fix}", file=out)
 
-    say(sys.version_info >= (3, 10), f"Python {platform.python_version()} ({sys.executable})",
-        "Use Python 3.10 or newer (the lesson is tested on 3.11).")
+    problem = platform_problem()
+    say(problem is None, f"Python {platform.python_version()} on {platform.system()} "
+        f"{platform.machine()} ({sys.executable})", problem or "")
     for name in CHECKED_PACKAGES:
         v = _version(name)
         say(v is not None, f"{name} {v or 'not installed'}",
@@ -86,6 +118,9 @@ def check_setup(out=sys.stdout) -> int:
             "`pip install jupyterlab_widgets` (it comes with ipywidgets 8).")
     from almat.enumeration import enumlib_available
 
+    say(None if _version("icet") is None else True,
+        f"icet {_version('icet') or 'not installed'} (a reference enumerator for the tests; "
+        "the lesson does not need it)")
     if enumlib_available():
         say(True, "enumlib (enum.x) found: backend 'enumlib' available")
     else:
