@@ -26,6 +26,12 @@ ALMAT_HUB_IDLE_TIMEOUT     seconds without activity before a learner's        36
                            server is stopped (labels and saved notebooks stay)
 =========================  =================================================  =================
 
+Learners' JupyterLab takes its settings from ``workshop/jupyter/``: no news
+feed, update check or extension installs, which would reach the internet and
+ask every learner a question. The proxy is JupyterHub's configurable-http-proxy
+from npm, in this environment (``npm install --global --prefix "$VIRTUAL_ENV"
+configurable-http-proxy@5.1``) or on the PATH.
+
 Learners are not separated from each other: every server runs as the Unix user
 that started the hub (JupyterHub's ``SimpleLocalProcessSpawner``), and the
 shared password lets anyone log in under any name. That suits a room for a
@@ -43,7 +49,8 @@ from jupyterhub.spawner import SimpleLocalProcessSpawner
 
 c = get_config()  # noqa: F821 (provided by JupyterHub when it loads this file)
 
-REPO = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 #: Environment variables that cap the thread pools of torch (it reads OMP_NUM_THREADS),
 #: OpenMP, OpenBLAS, MKL and numba in every learner process.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -111,12 +118,18 @@ if not re.fullmatch(r"\d+(\.\d+)?[KMGT]?", memory):
 state = Path(setting("ALMAT_HUB_DIR", "~/almat-workshop")).expanduser().resolve()
 state.mkdir(parents=True, exist_ok=True)
 bin_dir = Path(sys.executable).parent  # the lesson's environment
+proxy = shutil.which("configurable-http-proxy",
+                     path=os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")]))
+if proxy is None:
+    refuse("the proxy configurable-http-proxy is missing: install it with "
+           "npm install --global --prefix \"$VIRTUAL_ENV\" configurable-http-proxy@5.1 "
+           "(Node.js 18 or newer).")
 
 # Where learners connect, and the two ports inside the machine.
 c.JupyterHub.bind_url = f"http://{setting('ALMAT_HUB_IP', '')}:{port}"
 c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{port + 1}"
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{port + 2}"
-c.ConfigurableHTTPProxy.command = [str(bin_dir / "configurable-http-proxy")]
+c.ConfigurableHTTPProxy.command = [proxy]
 c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
 c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
@@ -139,7 +152,8 @@ if os.geteuid() == 0:  # Jupyter refuses root unless told; run the hub as an ord
 c.Spawner.default_url = "/lab"
 c.Spawner.pre_spawn_hook = lambda spawner: copy_notebooks(Path(spawner.home_dir))
 c.Spawner.mem_limit = memory
-c.Spawner.environment = {} if threads == "off" else dict.fromkeys(THREAD_VARIABLES, threads)
+c.Spawner.environment = {"JUPYTER_CONFIG_PATH": str(HERE / "jupyter"),
+                         **({} if threads == "off" else dict.fromkeys(THREAD_VARIABLES, threads))}
 c.Spawner.start_timeout = 180  # a room logging in at once on a busy machine
 c.Spawner.http_timeout = 120
 
