@@ -8,17 +8,19 @@ tests fail in CI and are skipped elsewhere.
 import asyncio
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "workshop"))
+sys.path[:0] = [str(REPO / "workshop"), str(REPO / "tests" / "browser")]
 
 try:
     import jupyterhub  # noqa: F401
     from learners import HubError, Learner, LocalHub
+    from browser_util import launch_chromium, screenshot
 except ImportError as missing:
     message = (f"the workshop server is not installed ({missing}); "
                "install it with pip install -e \".[workshop]\"")
@@ -120,6 +122,23 @@ def test_memory_limit_bites(room):
     for name, result in results.items():
         assert result["limits"]["address_space"] == 3 * 1024**3, name
         assert "MemoryError" in result["oversized"], name
+
+
+@pytest.mark.browser
+def test_a_browser_logs_in_and_sees_the_notebooks_in_jupyterlab(room):
+    hub, _ = room
+    # Playwright's event loop ends with this block, so the other tests can still use asyncio.
+    with launch_chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{hub.url}/hub/login")
+        page.fill("#username_input", "linus")
+        page.fill("#password_input", PASSWORD)
+        page.click("#login_submit")
+        page.wait_for_url(re.compile(r"/user/linus/lab"), timeout=240_000)
+        files = page.locator(".jp-DirListing-content")
+        for notebook in sorted((REPO / "notebooks").glob("*.ipynb")):
+            files.get_by_text(notebook.name).wait_for(timeout=120_000)
+        screenshot(page, "workshop-hub-jupyterlab")
 
 
 def test_wrong_password_is_refused(room):

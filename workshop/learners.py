@@ -223,7 +223,8 @@ class Learner:
     async def run(self, code: str, step: str | None = "run") -> str:
         """Run ``code`` in the learner's kernel as a notebook cell does; returns what it printed.
 
-        Raises :class:`HubError` with the exception's last line if the code fails.
+        Its wall time goes to ``seconds[step]`` if it succeeds; if the code
+        fails, :class:`HubError` says with which exception.
         """
         url = f"{self.server_url}/api/kernels/{self._kernel}/channels".replace("http", "ws", 1)
         msg_id = uuid.uuid4().hex
@@ -251,8 +252,8 @@ class Learner:
                     replied = True
                 elif kind == "status" and content["execution_state"] == "idle":
                     idle = True
-        if step is not None:
-            self.seconds[step] = time.perf_counter() - start
         if error is not None:
             raise HubError(f"{self.name}'s kernel raised {error}")
+        if step is not None:
+            self.seconds[step] = time.perf_counter() - start
         return "".join(printed)
