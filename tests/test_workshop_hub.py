@@ -1,4 +1,4 @@
-"""The workshop server end to end: two learners log in to a real JupyterHub, each labels in a kernel.
+"""The workshop server end to end: two learners log in to a real JupyterHub and label in kernels.
 
 Everything runs on 127.0.0.1, on ports found free at run time. The hub needs
 ``pip install -e ".[workshop]"`` (README: Workshop server); without it these
@@ -9,10 +9,13 @@ import asyncio
 import json
 import os
 import re
+import runpy
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from traitlets.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "workshop"), str(REPO / "tests" / "browser")]
@@ -166,3 +169,38 @@ def test_idle_server_is_culled_and_its_files_stay(tmp_path):
     with LocalHub(tmp_path, PASSWORD, idle_timeout="10") as hub:
         assert asyncio.run(start_then_wait()), f"not culled; the hub's log ends:\n{hub.log_tail()}"
     assert (hub.learner_folder("ada") / "06-labeling-loop.ipynb").exists()
+
+
+def hub_environment(**settings: str) -> dict:
+    """This process's environment without ALMAT_HUB_ settings, plus ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALMAT_HUB_")}
+    return {**env, **settings}
+
+
+def test_start_without_a_password_says_how_to_give_one(tmp_path):
+    done = subprocess.run(["bash", str(REPO / "workshop" / "start")],
+                          env=hub_environment(ALMAT_HUB_DIR=str(tmp_path)),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "workshop: set the room's password, 8 characters or more, in ALMAT_HUB_PASSWORD "
+        "(e.g. ALMAT_HUB_PASSWORD=lithium-argyrodite bash workshop/start)."]
+
+
+@pytest.mark.parametrize("settings, says", [
+    ({"ALMAT_HUB_PASSWORD": "lithium"}, "8 characters or more, in ALMAT_HUB_PASSWORD"),
+    ({"ALMAT_HUB_PORT": "http"}, "ALMAT_HUB_PORT='http' is not a port number"),
+    ({"ALMAT_HUB_MEMORY": "lots"}, "ALMAT_HUB_MEMORY='lots': give bytes with a unit"),
+    ({"ALMAT_HUB_THREADS": "0"}, "ALMAT_HUB_THREADS='0': give a number of threads"),
+    ({"ALMAT_HUB_IDLE_TIMEOUT": "1h"}, "ALMAT_HUB_IDLE_TIMEOUT='1h': give a number of seconds"),
+])
+def test_the_config_refuses_a_bad_setting_in_one_line(settings, says, tmp_path, monkeypatch,
+                                                      capsys):
+    settings = {"ALMAT_HUB_DIR": str(tmp_path), "ALMAT_HUB_PASSWORD": PASSWORD, **settings}
+    monkeypatch.setattr(os, "environ", hub_environment(**settings))
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(REPO / "workshop" / "jupyterhub_config.py"),
+                       init_globals={"get_config": Config})
+    assert stopped.value.code == 2
+    printed = capsys.readouterr().err
+    assert printed.splitlines() == [printed.strip()] and says in printed

@@ -1,4 +1,4 @@
-"""Simulated learners for the workshop hub, in the manner of hubtraf; used by its test and load test.
+"""Simulated learners for the workshop hub, as hubtraf does it; for its test and its load test.
 
 :class:`LocalHub` starts ``workshop/start`` on 127.0.0.1 on free ports, in a
 folder of its own. :class:`Learner` does what a learner's browser does, through
@@ -162,7 +162,7 @@ class Learner:
         return f"{self.hub_url}/user/{self.name}"
 
     async def log_in(self) -> None:
-        """Log in through the hub's login form, then get an API token as the browser's cookie allows."""
+        """Log in through the hub's login form, then get an API token with the login's cookie."""
         async with self.timed("log in"):
             async with self._session.get(f"{self.hub_url}/hub/login") as r:
                 r.raise_for_status()
@@ -211,13 +211,11 @@ class Learner:
         model = await self.hub_api("GET", f"/users/{self.name}")
         return bool(model["servers"].get("", {}).get("ready"))
 
-    async def stop_server(self) -> None:
-        await self.hub_api("DELETE", f"/users/{self.name}/server")
-
     async def start_kernel(self) -> None:
         """Start a Python kernel in the learner's server and check that it answers."""
         async with self.timed("start kernel"):
-            self._kernel = (await self.server_api("POST", "/kernels", json={"name": "python3"}))["id"]
+            kernel = await self.server_api("POST", "/kernels", json={"name": "python3"})
+            self._kernel = kernel["id"]
             await self.run("pass", step=None)
 
     async def run(self, code: str, step: str | None = "run") -> str:
