@@ -13,8 +13,8 @@ from pathlib import Path
 import almat
 
 PIPELINE = ["errors", "files", "structures", "orderings", "enumeration", "scoring", "relaxation",
-            "parallel", "features", "pool", "pool_build", "surrogates", "acquisition", "screening",
-            "oracles", "ledger", "campaign", "dft", "evaluation", "plots", "widget", "cli"]
+            "parallel", "clusters", "features", "pool", "pool_build", "surrogates", "acquisition",
+            "screening", "oracles", "ledger", "campaign", "dft", "evaluation", "plots", "widget", "cli"]
 PACKAGE = Path(almat.__file__).parent
 SUBPACKAGES = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
 
