@@ -1,10 +1,12 @@
 """Features: cluster vectors checked against icet (the reference extra), Li-Li descriptor against pymatgen."""
 
+import ast
 import json
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,6 +15,7 @@ from ase.build import make_supercell
 from pymatgen.io.ase import AseAtomsAdaptor
 
 import almat
+import lessoncheck
 from almat.enumeration import enumerate_table
 from almat.features import (
     ClusterVectorFeaturizer,
@@ -213,6 +216,24 @@ def test_lesson_featurizer_and_campaign_work_without_icet(pool, tmp_path):
     assert len(out["errors"]) == 2
     for message in out["errors"]:
         assert 'pip install "almat[reference]"' in message and "\n" not in message
+
+
+def test_icet_is_imported_only_inside_functions():
+    """``import almat`` and every module stay importable without icet: no module-level import of it."""
+    package = Path(almat.__file__).parent
+    for path in package.rglob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                assert not any(n.split(".")[0] == "icet" for n in names), f"{path.name}:{node.lineno}"
+
+
+def test_no_episode_code_asks_for_icet():
+    """The lesson reaches icet only if its code asks for a reference path (method or backend "icet")."""
+    root = Path(__file__).resolve().parents[1]
+    for episode in lessoncheck.episode_files(root):
+        for block in lessoncheck.code_blocks(episode):
+            assert "icet" not in block.text, f"{episode.name}, line {block.line}"
 
 
 def test_without_icet_the_reference_paths_refuse_in_process(cv, monkeypatch):
