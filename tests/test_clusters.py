@@ -75,6 +75,14 @@ def test_positions_outside_the_cell_give_the_same_orbits(half):
         [(o.name, o.multiplicity) for o in cluster_orbits(half, (6.0, 5.0))]
 
 
+def test_occupancies_do_not_split_orbits(half):
+    uneven = half.copy()
+    for i in range(0, 12, 2):
+        uneven.replace(i, {"Li+": 0.25})
+    assert [(o.name, o.multiplicity) for o in cluster_orbits(uneven, (6.0,))] == \
+        [(o.name, o.multiplicity) for o in cluster_orbits(half, (6.0,))]
+
+
 def test_points_are_one_orbit_per_sublattice(half):
     orbits = cluster_orbits(half, (2.0,), points=True)
     assert [(o.name, o.multiplicity) for o in orbits] == [("point", 12), ("pair_1.81A", 6)]

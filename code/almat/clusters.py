@@ -118,7 +118,8 @@ def cluster_orbits(parent: Structure, cutoffs: Sequence[float], points: bool = F
     sites, _ = disorder_of(parent)
     if len(sites) == 0:
         raise ClusterError("The parent has no partially occupied site, so it has no clusters to order.")
-    symmetry = site_symmetry(parent, sites, symprec=symprec)
+    # Sites are told apart by the species they allow, not by their occupancies (as in icet).
+    symmetry = site_symmetry(parent, sites, symprec=symprec, use_occupancy=False)
     frac = parent.frac_coords[sites]
     lattice = parent.lattice.matrix
     frame = _icet_frame(parent, sites, symprec)
