@@ -13,7 +13,7 @@ from pathlib import Path
 import almat
 
 PIPELINE = ["errors", "files", "structures", "orderings", "enumeration", "scoring", "relaxation",
-            "parallel", "features", "pool", "pool_build", "surrogates", "acquisition", "screening",
+            "parallel", "clusters", "features", "pool", "pool_build", "surrogates", "acquisition", "screening",
             "oracles", "ledger", "campaign", "dft", "evaluation", "plots", "widget", "notebooks", "cli"]
 PACKAGE = Path(almat.__file__).parent
 SUBPACKAGES = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}

@@ -2,7 +2,7 @@
 
 The modules follow the lesson's pipeline::
 
-    structures -> orderings -> enumeration -> scoring -> relaxation -> parallel
+    structures -> orderings -> enumeration -> scoring -> relaxation -> parallel -> clusters
         -> features -> pool -> pool_build
         -> surrogates -> acquisition -> screening -> oracles -> ledger -> campaign -> dft
         -> evaluation

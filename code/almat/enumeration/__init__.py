@@ -44,12 +44,13 @@ from almat.enumeration.errors import (
     UnknownBackendError,
 )
 from almat.enumeration.ewald import ewald_energies
+from almat.enumeration.hnf import SiteSymmetry, site_symmetry
 from almat.enumeration.exclusion import respects_min_distance
 from almat.enumeration.walk import DEFAULT_MAX_ROWS
 
 __all__ = ["BACKENDS", "DEFAULT_LIMIT", "DEFAULT_MAX_ROWS", "BackendUnavailableError", "CellSizeError",
            "ConcentrationError", "EnumerationTooLargeError", "ExclusionError", "NoOrderingsError",
-           "OptionError", "ParentError",
+           "OptionError", "ParentError", "SiteSymmetry",
            "SymmetryError", "UnknownBackendError", "canonical_order", "count_orderings",
            "enumerate_orderings", "enumerate_table", "enumlib_available", "ewald_energies",
-           "icet_available", "resolve_backend", "respects_min_distance"]
+           "icet_available", "resolve_backend", "respects_min_distance", "site_symmetry"]
