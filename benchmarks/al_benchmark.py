@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
 
 from almat.campaign import Campaign
 from almat.evaluation import (CHEAP_BASELINES, Goals, baseline_curves, discovery_metrics, quartiles,
@@ -60,7 +61,7 @@ SETUPS = {
     "head start, greedy, cheap features": {"cheap features": True},
     "2 random, greedy": {"initial": "random", "n_initial": 2, "strategy": "greedy"},
     "10 random, greedy": {"initial": "random", "strategy": "greedy"},
-    "10 random, LCB (the old default)": {"initial": "random"},
+    "10 random, LCB": {"initial": "random"},  # the default before the head start
     "10 random, EI": {"initial": "random", "strategy": "ei"},
 }
 #: Name of the exact random expectation in the table.
@@ -167,8 +168,9 @@ def cpu_per_label(pool, X: np.ndarray, sizes=(10, 50, 150), repeats: int = 20) -
     return out
 
 
-def plot(runs: pd.DataFrame, path: Path) -> None:
-    """Labels to each target per setup: the 80 % subsets as box plots, the whole pool as a dot."""
+def plot(runs: pd.DataFrame, path: Path, budget: int) -> None:
+    """Labels to each target per setup: the 80 % subsets as box plots, the whole pool as a dot;
+    a dashed line at ``budget + 1``, where runs that never got there are drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -183,6 +185,8 @@ def plot(runs: pd.DataFrame, path: Path) -> None:
                    boxprops={"facecolor": "#cfe0f3"}, medianprops={"color": "#1f4e8c"})
         whole = [runs.query("problems == 'pool' and setup == @s")[metric].median() for s in names]
         ax.plot(whole, np.arange(1, len(names) + 1), "D", color="#c0392b", label="whole pool, median")
+        if (runs[metric] > budget).any():
+            ax.axvline(budget + 1, color="grey", ls="--", lw=1)
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(FixedLocator([1, 2, 3, 5, 10, 20, 50, 100, 200, 300]))
         ax.xaxis.set_major_formatter(ScalarFormatter())
@@ -192,7 +196,8 @@ def plot(runs: pd.DataFrame, path: Path) -> None:
     axes[0].set_yticks(np.arange(1, len(names) + 1), names)
     axes[0].legend(loc="lower left", fontsize=8)
     fig.suptitle("Relaxed-energy labels until the minimum, and until a candidate within 1 meV/atom of it, "
-                 "is labelled\n(boxes: 80 % subsets, quartiles and range; diamonds: whole pool)", fontsize=10)
+                 "is labelled\n(boxes: 80 % subsets, quartiles and range; diamonds: whole pool; "
+                 f"dashed: a campaign that never got there within {budget} labels)", fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -221,9 +226,9 @@ def main(argv: list[str] | None = None) -> dict:
           f"{subset_seeds[0]}-{subset_seeds[-1]}", flush=True)
 
     rows, first = [], {}
-    for seed in seeds:
+    for seed in tqdm(seeds, desc="whole pool", unit="seed"):
         rows += problem_runs("pool", seed, pool, features, args.budget, first)
-    for seed in subset_seeds:
+    for seed in tqdm(subset_seeds, desc="80 % subsets", unit="problem"):
         sub, idx = subsample(pool, 0.8, seed)
         rows += problem_runs("subsets", seed, sub, {k: v[idx] for k, v in features.items()},
                              args.budget, None)
@@ -239,7 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
     print("CPU ms per label of the default: " + ", ".join(f"{k} {v:g}" for k, v in cpu.items()))
 
     out = Path(args.out)
-    plot(runs, out.with_suffix(".png"))
+    plot(runs, out.with_suffix(".png"), args.budget)
     seconds = round(time.perf_counter() - start)
     summary_file = {"machine": machine(), "seconds": seconds, "budget": args.budget,
                     "tolerance_meV": 1000 * TOLERANCE, "seeds": seeds, "subset_seeds": subset_seeds,
