@@ -57,6 +57,11 @@ _CHEAP_NAMES = {"unrelaxed_energy_per_atom": "unrelaxed CHGNet energy",
                 "ewald_energy_per_atom": "Ewald energy"}
 
 
+def _cheap_energies(pool: Pool, column: str) -> np.ndarray:
+    """A column of ``pool.reference`` as floats, NaN where it holds no number."""
+    return pd.to_numeric(pool.reference[column], errors="coerce").to_numpy(dtype=float)
+
+
 def _head_start(pool: Pool, initial: str | None) -> str:
     """The column whose lowest values are labelled first, or ``"random"``.
 
@@ -66,7 +71,7 @@ def _head_start(pool: Pool, initial: str | None) -> str:
     reference = pool.reference
     if initial is None:
         for column in HEAD_START_COLUMNS:
-            if column in reference.columns and np.isfinite(reference[column].to_numpy(dtype=float)).all():
+            if column in reference.columns and np.isfinite(_cheap_energies(pool, column)).all():
                 return column
         return "random"
     if initial == "random":
@@ -75,11 +80,11 @@ def _head_start(pool: Pool, initial: str | None) -> str:
         raise CampaignError(
             f"initial={initial!r} is neither 'random' nor a column of the pool's reference table "
             f"({', '.join(map(str, reference.columns))}).")
-    values = pd.to_numeric(reference[initial], errors="coerce").to_numpy(dtype=float)
-    if not np.isfinite(values).all():
+    missing = int((~np.isfinite(_cheap_energies(pool, initial))).sum())
+    if missing:
         raise CampaignError(
-            f"initial={initial!r}: {int((~np.isfinite(values)).sum())} candidates have no finite "
-            "value in that column; give a cheap energy known for every candidate, or 'random'.")
+            f"initial={initial!r}: {missing} candidates have no finite value in that column; "
+            "give a cheap energy known for every candidate, or 'random'.")
     return initial
 
 
@@ -293,7 +298,7 @@ class Campaign:
                     int(rng.choice(available)), "initial",
                     f"Random pick for initial label {n + 1} of {n_first} (seed {self.seed}).")
             elif n < n_first:
-                cheap = self.pool.reference[self.initial].to_numpy(dtype=float)
+                cheap = _cheap_energies(self.pool, self.initial)
                 i = int(available[np.argmin(cheap[available])])
                 name = _CHEAP_NAMES.get(self.initial, self.initial)
                 query = self._candidate(
