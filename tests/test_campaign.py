@@ -15,11 +15,12 @@ import pytest
 
 from almat.campaign import Campaign
 from almat.acquisition import lcb
+from almat.pool import POOL_DIR, Pool, load_pool
 from almat.enumeration import enumerate_table
 from almat.evaluation import compare_strategies, labels_to_minimum, mae, parity, regret
 from almat.ledger import CampaignError, LabelError, LabelsFileError, TruncatedLabelsWarning
 from almat.oracles import Label, OracleRefusal, TableOracle
-from almat.pool import POOL_DIR, Pool, load_pool, make_pool
+from almat.pool import make_pool
 from almat.surrogates import BayesianClusterExpansion
 
 N = 48
