@@ -25,7 +25,7 @@ next to the figure, for the lesson's consistency test.
 
 Usage::
 
-    nice python benchmarks/al_benchmark.py          # about 15 minutes on 2 loaded cores
+    nice python benchmarks/al_benchmark.py          # 18 minutes on 2 shared, loaded cores
     python benchmarks/al_benchmark.py --seeds 2 --subsets 2 --out /tmp/al  # a quick look
 """
 
