@@ -15,6 +15,7 @@ import pytest
 
 from almat.campaign import Campaign
 from almat.acquisition import lcb
+from almat.pool import POOL_DIR, Pool, load_pool
 from almat.enumeration import enumerate_table
 from almat.evaluation import compare_strategies, labels_to_minimum, mae, parity, regret
 from almat.ledger import CampaignError, LabelError, LabelsFileError, TruncatedLabelsWarning
@@ -555,3 +556,135 @@ def test_a_complete_last_line_is_never_dropped_as_cut_short(new, tmp_path, recwa
         new(TableOracle(), ledger_path=path, n_initial=2, seed=4)
     assert path.read_bytes() == content
     assert not [w for w in recwarn if issubclass(w.category, TruncatedLabelsWarning)]
+
+
+# --- the head start from cheap energies ------------------------------------------------------
+
+#: Synthetic cheap energies (eV/atom) that rank the candidates in another order than
+#: ENERGIES: candidate i gets 0.001 * ((7 * i) mod 48), so 0 is lowest, then 7, then 14.
+CHEAP = 0.001 * ((7 * np.arange(N)) % N)
+CHEAP_ORDER = [0, 7, 14, 21, 28]
+
+
+def with_columns(pool, name="size1-cheap", **columns):
+    return Pool(name, pool.orderings, pool.reference.assign(**columns))
+
+
+@pytest.fixture(scope="module")
+def cheap_pool(pool):
+    return with_columns(pool, unrelaxed_energy_per_atom=CHEAP, ewald_energy_per_atom=CHEAP[::-1])
+
+
+def test_the_cheap_energies_are_what_the_tests_assume():
+    assert len(np.unique(CHEAP)) == N
+    assert list(np.argsort(CHEAP)[:5]) == CHEAP_ORDER
+    assert LOWEST not in CHEAP_ORDER[:2]
+
+
+def test_a_pool_with_cheap_energies_starts_from_the_unrelaxed_ranking_then_picks_greedily(
+        cheap_pool, features):
+    c = Campaign(cheap_pool, TableOracle(), features=features)
+    assert (c.initial, c.n_initial, c.strategy) == ("unrelaxed_energy_per_atom", 2, "greedy")
+    c.run(6)
+    h = c.history
+    assert list(h["strategy"]) == ["cheap ranking"] * 2 + ["greedy"] * 4
+    assert list(h["index"][:2]) == CHEAP_ORDER[:2]
+    assert h["reason"][0] == ("Cheap ranking: the lowest unrelaxed CHGNet energy of the unlabelled "
+                              "candidates (0.0000 eV/atom), head-start label 1 of 2.")
+    assert "(0.0010 eV/atom), head-start label 2 of 2" in h["reason"][1]
+    # then greedy: the lowest predicted energy among the unlabelled
+    mu, _ = c.predict()
+    free = np.setdiff1d(np.arange(N), h["index"])
+    assert c.suggest().index == free[np.argmin(mu[free])]
+
+
+def test_the_head_start_is_deterministic_whatever_the_seed(cheap_pool, features):
+    def picks(seed):
+        return Campaign(cheap_pool, TableOracle(), seed=seed, features=features).run(8)["index"].tolist()
+
+    assert picks(0) == picks(1)
+
+
+def test_the_head_start_uses_the_ewald_energy_when_it_is_the_only_cheap_energy(pool, features):
+    ewald = with_columns(pool, ewald_energy_per_atom=CHEAP)
+    c = Campaign(ewald, TableOracle(), features=features, n_initial=3)
+    assert c.initial == "ewald_energy_per_atom"
+    assert list(c.run(3)["index"]) == CHEAP_ORDER[:3]
+    assert "the lowest Ewald energy" in c.history["reason"][0]
+
+
+def test_without_cheap_energies_it_is_random_picks_then_lcb_as_before(pool, features):
+    with_gaps = with_columns(pool, unrelaxed_energy_per_atom=np.where(np.arange(N) == 3, np.nan, CHEAP))
+    for p in (pool, with_gaps):
+        c = Campaign(p, TableOracle(), seed=2, features=features)
+        assert (c.initial, c.n_initial, c.strategy) == ("random", 10, "lcb")
+        h = c.run(12)
+        assert list(h["strategy"]) == ["initial"] * 10 + ["lcb"] * 2
+        assert h["reason"][0] == "Random pick for initial label 1 of 10 (seed 2)."
+    # the same seed picks the same candidates on both pools: the cheap column is not used
+    assert Campaign(pool, TableOracle(), seed=2, features=features).run(10)["index"].tolist() \
+        == Campaign(with_gaps, TableOracle(), seed=2, features=features).run(10)["index"].tolist()
+
+
+def test_initial_chooses_the_start_and_a_strategy_given_is_kept(cheap_pool, features):
+    c = Campaign(cheap_pool, TableOracle(), features=features, initial="random", seed=4)
+    assert (c.n_initial, c.strategy) == (10, "lcb")
+    assert set(c.run(10)["strategy"]) == {"initial"}
+    c = Campaign(cheap_pool, TableOracle(), features=features, initial="ewald_energy_per_atom",
+                 strategy="ei", n_initial=4)
+    assert list(c.run(5)["strategy"]) == ["cheap ranking"] * 4 + ["ei"]
+    assert list(c.history["index"][:4]) == list(np.argsort(CHEAP[::-1])[:4])
+
+
+@pytest.mark.parametrize("initial, message", [
+    ("min_li_li_typo", "initial='min_li_li_typo' is neither 'random' nor a column of the pool's "
+                       "reference table (cell_size, energy_per_atom, min_li_li)."),
+    (3, "initial=3 is neither 'random' nor a column"),
+])
+def test_an_unknown_initial_is_refused_in_one_line(pool, features, initial, message):
+    with pytest.raises(CampaignError) as err:
+        Campaign(pool, TableOracle(), features=features, initial=initial)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_a_cheap_column_with_gaps_is_refused_when_asked_for(pool, features):
+    gaps = with_columns(pool, ewald_energy_per_atom=np.where(np.arange(N) < 2, np.nan, CHEAP))
+    with pytest.raises(CampaignError, match=r"initial='ewald_energy_per_atom': 2 candidates have no "
+                                            r"finite value in that column; give a cheap energy"):
+        Campaign(gaps, TableOracle(), features=features, initial="ewald_energy_per_atom")
+
+
+def test_a_skipped_cheap_pick_passes_to_the_next_lowest_and_is_not_counted(cheap_pool, features):
+    c = Campaign(cheap_pool, TableOracle(), features=features)
+    assert c.suggest().index == CHEAP_ORDER[0]
+    c.skip("did not converge")
+    assert c.suggest().index == CHEAP_ORDER[1]
+    c.step()
+    q = c.suggest()
+    assert (q.index, q.strategy) == (CHEAP_ORDER[2], "cheap ranking")
+    c.submit(-4.2, index=40)  # a label given by hand counts towards the head start
+    assert c.suggest().strategy == "greedy"
+
+
+@pytest.mark.parametrize("stop", [1, 5])
+def test_a_resumed_head_start_campaign_makes_the_same_picks(cheap_pool, features, tmp_path, stop):
+    straight = Campaign(cheap_pool, TableOracle(), features=features)
+    straight.run(10)
+    path = tmp_path / "labels.jsonl"
+    c = Campaign(cheap_pool, TableOracle(), features=features, ledger_path=path)
+    c.run(stop)
+    del c
+    gc.collect()
+    again = Campaign(cheap_pool, TableOracle(), features=features, ledger_path=path)
+    again.run(10 - stop)
+    cols = ["index", "strategy", "reason", "label"]
+    pd.testing.assert_frame_equal(again.history[cols], straight.history[cols])
+    np.testing.assert_allclose(again.history["mu"], straight.history["mu"], rtol=1e-12)
+
+
+def test_the_shipped_pool_starts_from_its_two_lowest_unrelaxed_energies():
+    pool = load_pool()
+    X = np.zeros((len(pool), 1))  # no fit happens during the head start
+    c = Campaign(pool, TableOracle(), features=X)
+    unrelaxed = pd.read_csv(POOL_DIR / "li6ps5cl.csv", index_col="id")["unrelaxed_energy_per_atom"]
+    assert [q["id"] for _, q in c.run(2).iterrows()] == list(unrelaxed.nsmallest(2).index)

@@ -4,8 +4,14 @@ A :class:`Campaign` holds a pool of candidates, an oracle, a surrogate model
 and a query strategy. Each round it fits the surrogate on the labels so far,
 predicts the energy ``mu`` and its uncertainty ``sigma`` of every candidate,
 asks the strategy which unlabelled candidate to label next, and records the
-answer in its :class:`~almat.ledger.Ledger`. The first ``n_initial`` labels
-are picked at random.
+answer in its :class:`~almat.ledger.Ledger`.
+
+The first ``n_initial`` labels come before any fit. When the pool carries a
+cheap energy of every candidate (a column of :data:`HEAD_START_COLUMNS`),
+they are its lowest ones: the cheap physics gives the campaign a head start,
+and the surrogate then corrects it, picking greedily. Without cheap energies
+they are picked at random and LCB takes over. ``benchmarks/al_benchmark.py``
+measures both.
 
 With ``ledger_path`` every event is saved in a labels file the moment it
 happens (see :mod:`almat.ledger`). Creating the campaign again with the same
@@ -37,20 +43,59 @@ from almat.oracles import CHGNetOracle, Oracle, OracleRefusal
 from almat.pool import Pool
 from almat.surrogates import BayesianClusterExpansion
 
-#: Fewest labels a surrogate is fitted to; before that candidates are picked at random.
+#: Fewest labels a surrogate is fitted to; before that candidates are picked without a model.
 MIN_LABELS_TO_FIT = 2
-#: Strategy of a new campaign when none is given.
-DEFAULT_STRATEGY = "lcb"
+#: Cheap energies (columns of ``pool.reference``, eV/atom) that give a new campaign its head
+#: start, in order of preference: the first one the pool has for every candidate is used.
+HEAD_START_COLUMNS = ("unrelaxed_energy_per_atom", "ewald_energy_per_atom")
+#: Initial labels of a new campaign when ``n_initial`` is not given, by how they are picked.
+DEFAULT_N_INITIAL = {"cheap ranking": 2, "random": 10}
+#: Strategy of a new campaign when none is given, by how its initial labels are picked.
+DEFAULT_STRATEGY = {"cheap ranking": "greedy", "random": "lcb"}
+#: Names of the cheap energies in the explanation of a pick.
+_CHEAP_NAMES = {"unrelaxed_energy_per_atom": "unrelaxed CHGNet energy",
+                "ewald_energy_per_atom": "Ewald energy"}
 
 
-def _strategy_to_resume(recorded: str | None, given: Strategy | None, path: str) -> Strategy:
+def _cheap_energies(pool: Pool, column: str) -> np.ndarray:
+    """A column of ``pool.reference`` as floats, NaN where it holds no number."""
+    return pd.to_numeric(pool.reference[column], errors="coerce").to_numpy(dtype=float)
+
+
+def _head_start(pool: Pool, initial: str | None) -> str:
+    """The column whose lowest values are labelled first, or ``"random"``.
+
+    ``None`` chooses the first of :data:`HEAD_START_COLUMNS` with a finite
+    value for every candidate, or ``"random"`` when there is none.
+    """
+    reference = pool.reference
+    if initial is None:
+        for column in HEAD_START_COLUMNS:
+            if column in reference.columns and np.isfinite(_cheap_energies(pool, column)).all():
+                return column
+        return "random"
+    if initial == "random":
+        return initial
+    if not isinstance(initial, str) or initial not in reference.columns:
+        raise CampaignError(
+            f"initial={initial!r} is neither 'random' nor a column of the pool's reference table "
+            f"({', '.join(map(str, reference.columns))}).")
+    missing = int((~np.isfinite(_cheap_energies(pool, initial))).sum())
+    if missing:
+        raise CampaignError(
+            f"initial={initial!r}: {missing} candidates have no finite value in that column; "
+            "give a cheap energy known for every candidate, or 'random'.")
+    return initial
+
+
+def _strategy_to_resume(recorded: str | None, given: Strategy | None, default: str, path: str) -> Strategy:
     """The strategy a campaign goes on with: the one its labels file recorded last, if it can be rebuilt.
 
-    ``given`` is the one passed to the campaign; ``recorded`` is None for a
-    file from before strategies were recorded.
+    ``given`` is the one passed to the campaign, ``default`` the name used when
+    neither is known; ``recorded`` is None for a file from before strategies were recorded.
     """
     if recorded is None or (given is not None and given.name == recorded):
-        return given or as_strategy(DEFAULT_STRATEGY)
+        return given or as_strategy(default)
     where = f"{path} was last labelled with strategy {recorded!r}"
     if recorded in STRATEGIES:
         if given is not None:
@@ -81,8 +126,9 @@ class Campaign:
         :class:`~almat.acquisition.Strategy`; the highest score is labelled next.
         It is recorded in the labels file, and so is every change of it: a
         resumed campaign goes on with the strategy recorded last (a warning
-        says so if it differs from this one). :data:`DEFAULT_STRATEGY` for a
-        new campaign when ``None``.
+        says so if it differs from this one). ``None`` for a new campaign:
+        :data:`DEFAULT_STRATEGY`, greedy after a head start from a cheap
+        ranking, LCB after random initial picks.
     seed
         Seed of the random initial picks and of random strategies.
     ledger_path
@@ -102,8 +148,17 @@ class Campaign:
         clone (:func:`sklearn.base.clone`) is fitted after every label.
         :class:`~almat.surrogates.BayesianClusterExpansion` by default.
     n_initial
-        Number of labels picked at random before the strategy takes over
-        (at least :data:`MIN_LABELS_TO_FIT`, as a surrogate needs two points).
+        Number of labels picked as ``initial`` says before the strategy takes
+        over (at least :data:`MIN_LABELS_TO_FIT`, as a surrogate needs two
+        points); :data:`DEFAULT_N_INITIAL` when ``None``: 2 from a cheap
+        ranking, 10 at random.
+    initial
+        How those first labels are picked: ``"random"``, or the name of a
+        column of ``pool.reference`` with a cheap energy (eV/atom) of every
+        candidate, whose lowest unlabelled candidate is picked each time (the
+        strategy says ``"cheap ranking"``). ``None``: the first of
+        :data:`HEAD_START_COLUMNS` the pool has for every candidate, else
+        ``"random"``. The resolved choice is kept in :attr:`initial`.
     budget
         Largest number of labels; ``None`` for no limit.
     """
@@ -111,18 +166,20 @@ class Campaign:
     def __init__(self, pool: Pool, oracle: Oracle | None = None,
                  strategy: str | Callable | Strategy | None = None, seed: int = 0,
                  ledger_path: str | os.PathLike | None = None, *, features: Any = None,
-                 featurizer: Any = None, surrogate: Any = None, n_initial: int = 10,
-                 budget: int | None = None):
+                 featurizer: Any = None, surrogate: Any = None, n_initial: int | None = None,
+                 initial: str | None = None, budget: int | None = None):
         if not isinstance(seed, numbers.Integral) or seed < 0:
             raise CampaignError(f"seed must be a non-negative integer; got {seed!r}.")
-        if not isinstance(n_initial, numbers.Integral) or n_initial < 0:
-            raise CampaignError(f"n_initial must be a non-negative integer; got {n_initial!r}.")
+        if n_initial is not None and (not isinstance(n_initial, numbers.Integral) or n_initial < 0):
+            raise CampaignError(f"n_initial must be a non-negative integer or None; got {n_initial!r}.")
         if features is not None and featurizer is not None:
             raise CampaignError("Give the feature matrix (features=) or a featurizer, not both.")
         self.pool = pool
         self.oracle = CHGNetOracle() if oracle is None else oracle
         self.seed = int(seed)
-        self.n_initial = int(n_initial)
+        self.initial = _head_start(pool, initial)
+        start = "random" if self.initial == "random" else "cheap ranking"
+        self.n_initial = DEFAULT_N_INITIAL[start] if n_initial is None else int(n_initial)
         self.budget = budget
         self._featurizer = featurizer
         self._surrogate = BayesianClusterExpansion() if surrogate is None else surrogate
@@ -130,9 +187,9 @@ class Campaign:
         self._fit: tuple[int, object, np.ndarray, np.ndarray] | None = None
         self._query: tuple[int, Query] | None = None  # (number of events then, suggestion)
         given = None if strategy is None else as_strategy(strategy)
-        self.ledger = Ledger(pool, ledger_path, seed=self.seed,
-                             strategy=(given or as_strategy(DEFAULT_STRATEGY)).name)
-        self.set_strategy(_strategy_to_resume(self.ledger.strategy, given, f"{ledger_path}"))
+        default = DEFAULT_STRATEGY[start]
+        self.ledger = Ledger(pool, ledger_path, seed=self.seed, strategy=(given or as_strategy(default)).name)
+        self.set_strategy(_strategy_to_resume(self.ledger.strategy, given, default, f"{ledger_path}"))
 
     # ----------------------------------------------------------------- state
     def __repr__(self) -> str:
@@ -235,11 +292,19 @@ class Campaign:
             if not available.size:
                 raise CampaignError("Every candidate of the pool is labelled or skipped; nothing is left.")
             rng = np.random.default_rng([self.seed, n_events])
-            n, n_random = self.n_labels, max(self.n_initial, MIN_LABELS_TO_FIT)
-            if n < n_random:
+            n, n_first = self.n_labels, max(self.n_initial, MIN_LABELS_TO_FIT)
+            if n < n_first and self.initial == "random":
                 query = self._candidate(
                     int(rng.choice(available)), "initial",
-                    f"Random pick for initial label {n + 1} of {n_random} (seed {self.seed}).")
+                    f"Random pick for initial label {n + 1} of {n_first} (seed {self.seed}).")
+            elif n < n_first:
+                cheap = _cheap_energies(self.pool, self.initial)
+                i = int(available[np.argmin(cheap[available])])
+                name = _CHEAP_NAMES.get(self.initial, self.initial)
+                query = self._candidate(
+                    i, "cheap ranking",
+                    f"Cheap ranking: the lowest {name} of the unlabelled candidates ({cheap[i]:.4f} "
+                    f"eV/atom), head-start label {n + 1} of {n_first}.")
             else:
                 _, mu, sigma = self._fitted()
                 best = float(self.ledger.labelled_energies().min())
