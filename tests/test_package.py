@@ -5,7 +5,7 @@ from pathlib import Path
 
 import almat
 
-PIPELINE = ["errors", "files", "structures", "orderings", "exclusion", "hnf", "hart_forcade", "enumeration", "scoring", "relaxation",
+PIPELINE = ["errors", "files", "journal", "structures", "orderings", "exclusion", "hnf", "hart_forcade", "enumeration", "scoring", "relaxation",
             "parallel", "features",
             "pool", "surrogates", "acquisition", "screening", "oracles", "ledger", "campaign", "evaluation", "plots",
             "widget", "cli"]
