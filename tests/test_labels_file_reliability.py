@@ -23,7 +23,8 @@ import pytest
 import almat.ledger
 from almat.campaign import Campaign
 from almat.enumeration import enumerate_table
-from almat.ledger import Ledger, LabelsFileError, LabelsFileWriteError, TruncatedLabelsWarning
+from almat.labels import LabelsFileError, LabelsFileWriteError, TruncatedLabelsWarning
+from almat.ledger import Ledger
 from almat.oracles import TableOracle
 from almat.pool import make_pool
 

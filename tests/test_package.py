@@ -7,7 +7,7 @@ import almat
 
 PIPELINE = ["errors", "files", "journal", "structures", "orderings", "exclusion", "hnf", "hart_forcade", "enumeration", "scoring", "relaxation",
             "parallel", "features",
-            "pool", "surrogates", "acquisition", "screening", "oracles", "ledger", "campaign", "evaluation", "plots",
+            "pool", "surrogates", "acquisition", "screening", "oracles", "labels", "ledger", "campaign", "evaluation", "plots",
             "widget", "cli"]
 PACKAGE = Path(almat.__file__).parent
 

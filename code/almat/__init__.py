@@ -4,7 +4,7 @@ The modules follow the lesson's pipeline::
 
     structures -> orderings -> enumeration -> scoring -> relaxation -> parallel
         -> features -> pool
-        -> surrogates -> acquisition -> screening -> oracles -> ledger -> campaign -> evaluation
+        -> surrogates -> acquisition -> screening -> oracles -> labels -> ledger -> campaign -> evaluation
         -> plots -> widget
 
 Everything below is importable from ``almat`` directly; a module is only
@@ -33,8 +33,8 @@ _EXPORTS = {
     "screening": ["screen"],
     "oracles": ["CHGNetOracle", "Label", "OracleRefusal", "RelaxedCHGNetOracle",
                 "TableOracle"],
-    "ledger": ["CampaignError", "LabelError", "LabelsFileError", "LabelsFileWriteError", "Ledger",
-               "labels_file"],
+    "labels": ["LabelsFileError", "LabelsFileWriteError", "labels_file"],
+    "ledger": ["CampaignError", "LabelError", "Ledger"],
     "campaign": ["Campaign"],
     "evaluation": ["CHEAP_BASELINES", "Goals", "baseline_curves", "compare_strategies",
                    "discovery_metrics", "labels_to_minimum", "mae", "parity", "random_expectation",

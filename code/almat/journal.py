@@ -206,8 +206,9 @@ class Journal:
         create
             Start a missing or empty file; with False, a missing file reads as empty.
         on_record
-            Called on each record in file order, after its checks; a returned
-            phrase refuses that line as damaged (an owner's rules across records).
+            Called on each record in file order, after :meth:`check_record` and
+            before its checksum is compared; a returned phrase refuses the line
+            as damaged (an owner's rules across records, such as their order).
 
         Returns
         -------
@@ -271,12 +272,12 @@ class Journal:
                                  f"{self.repair}") from None
             if not isinstance(record, dict) or record.get("type") == "header":
                 raise self.damaged(number, f"{json.dumps(record)[:60]} is not a record")
-            check = record.pop(CHECK, None)
+            check = record.pop(CHECK, None)  # the owner's rules first: they name what is wrong
             problem = self.check_record(record)
-            if problem is None and (check is not None or checked):
-                problem = self._check_sum(record, check)
             if problem is None and on_record is not None:
                 problem = on_record(record)
+            if problem is None and (check is not None or checked):
+                problem = self._check_sum(record, check)
             if problem is not None:
                 raise self.damaged(number, problem)
             if not self.exclusive:
