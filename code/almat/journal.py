@@ -412,7 +412,7 @@ class Journal:
         try:
             return os.open(self.path, flags, 0o644)
         except OSError as err:
-            if isinstance(err, FileNotFoundError) and not create:
+            if isinstance(err, (FileNotFoundError, NotADirectoryError)) and not create:
                 return None
             if err.errno == errno.EISDIR or self.path.is_dir():
                 raise self.write_error(f"{self.path} is a folder, not a file. Give a file name, "

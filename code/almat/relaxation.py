@@ -121,25 +121,25 @@ def relax_structure(structure: Structure, model=None, settings: RelaxSettings = 
     from chgnet.model.dynamics import CHGNetCalculator
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    from almat.scoring import load_chgnet
+    from almat.scoring import isolated_atom_response, load_chgnet
 
     model = load_chgnet() if model is None else model
     start = time.perf_counter()
     atoms = AseAtomsAdaptor().get_atoms(structure)
-    with contextlib.redirect_stdout(io.StringIO()):  # "CHGNet will run on cpu", every time
-        # "error", CHGNet.load's own setting: the calculator would otherwise switch the shared
-        # model to "warn", and scoring would stop refusing isolated atoms
-        atoms.calc = CHGNetCalculator(model=model, use_device="cpu", on_isolated_atoms="error")
-    n = len(atoms)
-    e0 = float(atoms.get_potential_energy()) / n
-    target = FrechetCellFilter(atoms) if settings.relax_cell else atoms
-    optimizer = FIRE(target, logfile=None)
-    if on_step is not None:
-        optimizer.attach(lambda: on_step(optimizer.nsteps, _fmax_now(target)), interval=1)
-    with warnings.catch_warnings():  # chgnet's own tensor-copy warning, once per step
-        warnings.filterwarnings("ignore", message=".*tensor.detach.*", category=UserWarning)
-        converged = bool(optimizer.run(fmax=settings.fmax, steps=settings.steps))
-    energy = float(atoms.get_potential_energy()) / n
+    # "error", CHGNet.load's own setting, while this relaxation runs; the caller's after it
+    with isolated_atom_response(model, "error"):
+        with contextlib.redirect_stdout(io.StringIO()):  # "CHGNet will run on cpu", every time
+            atoms.calc = CHGNetCalculator(model=model, use_device="cpu", on_isolated_atoms="error")
+        n = len(atoms)
+        e0 = float(atoms.get_potential_energy()) / n
+        target = FrechetCellFilter(atoms) if settings.relax_cell else atoms
+        optimizer = FIRE(target, logfile=None)
+        if on_step is not None:
+            optimizer.attach(lambda: on_step(optimizer.nsteps, _fmax_now(target)), interval=1)
+        with warnings.catch_warnings():  # chgnet's own tensor-copy warning, once per step
+            warnings.filterwarnings("ignore", message=".*tensor.detach.*", category=UserWarning)
+            converged = bool(optimizer.run(fmax=settings.fmax, steps=settings.steps))
+        energy = float(atoms.get_potential_energy()) / n
     relaxed = AseAtomsAdaptor.get_structure(atoms)
     for key in list(relaxed.site_properties):
         relaxed.remove_site_property(key)
