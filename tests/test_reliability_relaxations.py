@@ -158,7 +158,16 @@ def test_malformed_scheduler_addresses_are_refused_in_one_line(tmp_path, pool, a
     with pytest.raises(SchedulerError, match=words) as err:
         relax_many({pool.orderings.key(0): pool.structure(0)}, tmp_path / "r.jsonl", scheduler=address,
                    progress=False)
-    assert "\n" not in str(err.value)
+    assert "\n" not in str(err.value) and not (tmp_path / "r.jsonl").exists()
+
+
+def test_build_pool_with_a_malformed_scheduler_ends_in_one_line_and_status_2(tmp_path, capsys):
+    from almat.cli import main
+
+    status = main(["build-pool", "--cell-sizes", "1", "--min-distance", "1.0", "--no-screen", "--steps",
+                   "20", "--workers", "1", "--scheduler", "tcp://127.0.0.1:abc", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "'tcp://127.0.0.1:abc' has no host and port" in err
 
 
 def _server(answer: bytes | None):

@@ -88,8 +88,8 @@ def local_cluster(n_workers: int | None = None):
                         host="127.0.0.1", dashboard_address=":0", silence_logs=40)
 
 
-def check_scheduler(address: str) -> None:
-    """Refuse a malformed scheduler address, or one where no Dask scheduler answers in time.
+def check_scheduler(address: str, connect: bool = True) -> None:
+    """Refuse a malformed scheduler address, or (``connect``) one where no Dask scheduler answers in time.
 
     The address is ``tcp://HOST:PORT`` (or ``HOST:PORT``), or ``tls://HOST:PORT``
     with the cluster's certificates in the Dask configuration. A service
@@ -115,7 +115,7 @@ def check_scheduler(address: str) -> None:
         raise SchedulerError(f"{address} is a TLS address, and the Dask configuration holds no "
                              "certificates (distributed.comm.tls); add the cluster's certificates "
                              "there, or give its tcp:// address.")
-    failure = _handshake(f"{scheme}://{location}")
+    failure = _handshake(f"{scheme}://{location}") if connect else None
     if failure is not None:
         raise SchedulerError(
             f"No Dask scheduler answered at {address} within {CONNECT_TIMEOUT:g} s ({failure}). "
@@ -193,6 +193,8 @@ def relax_many(structures: Mapping[str, Structure], path: str | Path,
     from dask.distributed import Client, as_completed
     from tqdm.auto import tqdm
 
+    if scheduler:
+        check_scheduler(scheduler, connect=False)  # a typo costs nothing, not even a file
     journal = RelaxationsJournal(path, settings)
     done = {r["key"]: r for r in journal.read()}
     todo = [k for k in structures if k not in done]
