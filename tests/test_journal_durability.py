@@ -20,7 +20,6 @@ import math
 import os
 import re
 import resource
-import select
 import signal
 import sys
 import time
@@ -38,7 +37,7 @@ from almat.oracles import RelaxedCHGNetOracle
 from almat.pool import make_pool
 from almat.relaxation import Relaxation, RelaxSettings
 from almat.scoring import ScoreCache, ScoreCacheWarning
-from reliability_helpers import fill_disk
+from reliability_helpers import collect, fill_disk, forked
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="forks writing processes")
 
@@ -139,41 +138,6 @@ def user(request, pool, monkeypatch):
     return USERS[request.param](pool)
 
 
-def forked(work):
-    """Run ``work(ack)`` in a forked process; returns its pid and the read end of its acknowledgements."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        os.close(read)
-        status = 0
-        try:
-            work(lambda text: os.write(write, (text + "\n").encode()))
-        except BaseException as err:  # noqa: BLE001 - reported to the parent through the pipe
-            os.write(write, f"!{type(err).__name__}: {err}".replace("\n", " ").encode() + b"\n")
-            status = 1
-        os._exit(status)
-    os.close(write)
-    return pid, read
-
-
-def collect(pid, read, timeout=60.0):
-    """Wait for a forked process; returns its exit status and lines. One still running is killed."""
-    chunks, deadline = [], time.monotonic() + timeout
-    while True:
-        ready, _, _ = select.select([read], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail(f"a writing process ran for more than {timeout} s")
-        chunk = os.read(read, 65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(read)
-    _, status = os.waitpid(pid, 0)
-    return status, b"".join(chunks).decode().splitlines()
-
-
 def write_all(user, path, indices):
     """Work for a forked writer: write ``indices`` in order, acknowledging each key once written."""
     def work(ack):
@@ -207,7 +171,7 @@ def test_kill_9_at_random_moments_loses_nothing_acknowledged(user, tmp_path):
         time.sleep(rng.uniform(0, duration))
         os.kill(pid, signal.SIGKILL)
         _, acks = collect(pid, read)
-        assert not [a for a in acks if a.startswith("!")], acks
+        assert not [a for a in acks if a.startswith("error")], acks
         if not path.exists() or not path.stat().st_size:
             assert not acks
             continue
@@ -247,7 +211,7 @@ def race_trials(user, tmp_path, trials):
         processes = [forked(work(indices)) for indices in mine]  # both start, then both are waited for
         runs = [collect(*process) for process in processes]
         lines = [line for _, out in runs for line in out]
-        assert all(status == 0 for status, _ in runs) and not [a for a in lines if a.startswith("!")], runs
+        assert all(status == 0 for status, _ in runs) and not [a for a in lines if a.startswith("error")], runs
         refusals = [a for a in lines if a.startswith("refused")]
         assert all("changed since" in r for r in refusals), refusals
         assert not refusals or user.exclusive, "a shared journal refused a writer"
@@ -358,7 +322,7 @@ def test_a_file_size_limit_ulimit_f_acknowledges_nothing_it_did_not_save(user, t
                 ack(f"refused {err}")
 
         _, lines = collect(*forked(limited))
-        assert not [a for a in lines if a.startswith("!")], lines
+        assert not [a for a in lines if a.startswith("error")], lines
         refusals = [a for a in lines if a.startswith("refused")]
         assert len(refusals) == 1 and str(path) in refusals[0], lines
         assert re.search("File too large|only [0-9]+ of [0-9]+ bytes", refusals[0]), refusals

@@ -59,6 +59,8 @@ except ImportError:  # Windows
 JOURNAL_VERSION = 1
 #: The field of a record that holds its checksum.
 CHECK = "check"
+#: Bytes at the end of what a journal read that it compares before appending (a replaced file differs).
+END = 64
 
 
 class JournalError(AlmatError, ValueError):
@@ -98,11 +100,13 @@ def _locked(fd: int) -> Iterator[None]:
             msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
 
-def _read_from(fd: int, start: int) -> bytes:
+def _read_from(fd: int, start: int, size: int | None = None) -> bytes:
+    """``size`` bytes (all, by default) of an open file from ``start`` on."""
     os.lseek(fd, start, os.SEEK_SET)
-    chunks = []
-    while chunk := os.read(fd, 1 << 20):
+    chunks, left = [], (1 << 62) if size is None else size
+    while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
         chunks.append(chunk)
+        left -= len(chunk)
     return b"".join(chunks)
 
 
@@ -151,6 +155,8 @@ class Journal:
     repair = "The file was edited by hand or damaged; delete that line."
     #: The end of the message about a file that cannot be written: what to do.
     elsewhere = "Choose a file in a folder you can write to."
+    #: The end of an exclusive journal's refusal when another writer appended: what to do.
+    on_change = "Read the file again to go on from what it holds."
 
     def __init__(self, path: str | os.PathLike, fields: dict, identity: Sequence[str] = ()):
         self.path = Path(path)
@@ -159,6 +165,7 @@ class Journal:
         self.header: dict | None = None  # as read or written
         self._size = 0  # bytes of whole lines this journal has read or written
         self._lines = 0  # number of those lines
+        self._end = b""  # the last bytes of those lines: a file made again ends otherwise
         self._keys: set[Hashable] = set()  # keys of a shared journal's records
 
     def __repr__(self) -> str:
@@ -225,7 +232,7 @@ class Journal:
             os.close(fd)
 
     def _load(self, fd: int, create: bool, on_record=None) -> list[dict]:
-        self.header, self._size, self._lines, self._keys = None, 0, 0, set()
+        self.header, self._size, self._lines, self._keys, self._end = None, 0, 0, set(), b""
         raw = _read_from(fd, 0)
         if not raw:
             if create:
@@ -253,6 +260,7 @@ class Journal:
         self._lines = 1
         records = self._parse(lines[1:], on_record)
         self._size = len(raw) - len(tail)
+        self._end = raw[max(0, self._size - END):self._size]
         self._drop(fd, tail)
         return records
 
@@ -270,7 +278,10 @@ class Journal:
             except ValueError:
                 raise self.error(f"Line {number} of {self.path} is not valid JSON: {line[:80]!r}. "
                                  f"{self.repair}") from None
-            if not isinstance(record, dict) or record.get("type") == "header":
+            if isinstance(record, dict) and record.get("type") == "header":
+                raise self.damaged(number, "a second header (an earlier almat let two writers create "
+                                           "the file at once)")
+            if not isinstance(record, dict):
                 raise self.damaged(number, f"{json.dumps(record)[:60]} is not a record")
             check = record.pop(CHECK, None)  # the owner's rules first: they name what is wrong
             problem = self.check_record(record)
@@ -360,7 +371,9 @@ class Journal:
     def _catch_up(self, fd: int) -> list[dict]:
         """Read what others appended since this journal last looked (a shared one; else refuse)."""
         size = os.fstat(fd).st_size
-        if self.header is None or size < self._size:  # never read, or emptied or replaced
+        if self.header is None or size < self._size \
+                or _read_from(fd, self._size - len(self._end), len(self._end)) != self._end:
+            # never read, or emptied, or deleted and made again
             if self.exclusive and self.header is not None:
                 raise self.changed()
             return self._load(fd, True)
@@ -368,17 +381,19 @@ class Journal:
             return []
         if self.exclusive:
             raise self.changed()
-        lines = _read_from(fd, self._size).split(b"\n")
+        data = _read_from(fd, self._size)
+        lines = data.split(b"\n")
         tail = lines.pop()
         records = self._parse(lines)
+        self._end = (self._end + data[:len(data) - len(tail)])[-END:]
         self._size = size - len(tail)
         self._drop(fd, tail)
         return records
 
     def changed(self) -> JournalError:
         """The refusal of an exclusive journal whose file was written by someone else."""
-        return self.error(f"{self.path} changed since it was last read here: another program "
-                          f"writes to it. Nothing was recorded. Read the {self.what} again to go on.")
+        return self.error(f"{self.path} changed since it was last read here (is another object, or "
+                          f"another kernel, writing to it?). Nothing was recorded. {self.on_change}")
 
     def _write(self, fd: int, lines: list[str]) -> None:
         """Write whole lines with one ``write`` and fsync them; take back anything short of that."""
@@ -398,6 +413,7 @@ class Journal:
                 f"the file holds what it held before. Free some disk space, or choose another "
                 "file, and try again.") from err
         self._size = size + len(data)
+        self._end = (self._end + data)[-END:]
         self._lines += len(lines)
 
     def _open(self, create: bool) -> int | None:
@@ -415,8 +431,9 @@ class Journal:
             if isinstance(err, (FileNotFoundError, NotADirectoryError)) and not create:
                 return None
             if err.errno == errno.EISDIR or self.path.is_dir():
+                example = self.path / f"{self.kind.removeprefix('almat-')}.jsonl"
                 raise self.write_error(f"{self.path} is a folder, not a file. Give a file name, "
-                                       f"e.g. {self.path / 'journal.jsonl'}.") from err
+                                       f"e.g. {example}.") from err
             raise self.write_error(
                 f"Cannot open {self.path} to write to it ({err.strerror or err}). Nothing was "
                 f"recorded. {self.elsewhere}") from err

@@ -72,6 +72,7 @@ class LabelsJournal(Journal):
     repair = "The file was edited by hand or damaged; fix or remove that line."
     elsewhere = ("Choose a labels file in a folder you can write to, e.g. "
                  "almat.labels_file(name, directory=...).")
+    on_change = "Create the campaign again from the file to go on from what it holds."
 
     def __init__(self, path: str | os.PathLike, pool: Pool, seed: int = 0, strategy: str | None = None):
         from almat import __version__

@@ -173,22 +173,25 @@ class RelaxedCHGNetOracle:
         The default is ``relaxations-fmax{fmax}-steps{steps}-{cell}-{hash}.jsonl``,
         the hash covering the CHGNet version and the pool's parent structure.
         """
+        return self._path(parent_fingerprint(pool))
+
+    def _path(self, parent: str) -> Path | None:
         if self.cache is None:
             return None
         if not (isinstance(self.cache, str) and self.cache == "default"):
             return Path(self.cache)
         s = self.settings
-        identity = json.dumps([settings_dict(s), chgnet_version(), parent_fingerprint(pool)])
+        identity = json.dumps([settings_dict(s), chgnet_version(), parent])
         digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
         cell = "cell" if s.relax_cell else "fixedcell"
         return default_cache_dir() / f"relaxations-fmax{s.fmax:g}-steps{s.steps}-{cell}-{digest}.jsonl"
 
     def _cache(self, pool: Pool) -> tuple[RelaxationsJournal, dict[str, dict]] | None:
         """The cache's journal and its records, read on first use; refuses a file it cannot use."""
-        path = self.cache_path(pool)
-        if path is None:
+        if self.cache is None:
             return None
         parent = parent_fingerprint(pool)
+        path = self._path(parent)
         if (path, parent) not in self._opened:
             journal = RelaxationsJournal(path, self.settings, parent)
             self._opened[path, parent] = (journal, {r["key"]: r for r in journal.read()})
