@@ -8,6 +8,7 @@ deleting the campaign and creating it again from its labels file.
 import functools
 import gc
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,8 @@ from almat.acquisition import lcb
 from almat.pool import POOL_DIR, Pool, load_pool
 from almat.enumeration import enumerate_table
 from almat.evaluation import compare_strategies, labels_to_minimum, mae, parity, regret
-from almat.ledger import CampaignError, LabelError, LabelsFileError, TruncatedLabelsWarning
+from almat.labels import LabelsFileError, TruncatedLabelsWarning
+from almat.ledger import CampaignError, LabelError
 from almat.oracles import Label, OracleRefusal, TableOracle
 from almat.pool_build import make_pool
 from almat.surrogates import BayesianClusterExpansion
@@ -536,26 +538,30 @@ def test_a_file_from_before_strategies_were_recorded_still_loads(new, tmp_path):
         new(TableOracle(), ledger_path=path)
 
 
-def test_a_complete_last_line_is_never_dropped_as_cut_short(new, tmp_path, recwarn):
+def test_a_line_added_by_hand_is_dropped_if_unfinished_and_refused_if_complete(new, tmp_path):
     path = tmp_path / "labels.jsonl"
     c = new(TableOracle(), ledger_path=path, n_initial=2, seed=4)
     c.run(3)
     free = int(np.setdiff1d(np.arange(N), c.labelled["index"])[0])
     by_hand = dict(lines(path)[-1], step=4, index=free, id=c.pool.ids[free], label=-4.2, labelled_by="me")
-    # a valid line added by hand, without its newline: kept, and the newline added
+    # a line without its newline was never acknowledged (the journal's one rule): dropped, with a warning
     with path.open("a") as fh:
         fh.write(json.dumps(by_hand))
-    again = new(TableOracle(), ledger_path=path, n_initial=2, seed=4)
-    assert again.n_labels == 4 and again.labelled["label"].iloc[-1] == -4.2
-    assert path.read_text().endswith("\n") and lines(path)[-1] == by_hand
-    # a complete line (it ends with its newline) that is not valid JSON: an error, and nothing is deleted
-    with path.open("a") as fh:
-        fh.write("{'type': 'label', 'step': 5}\n")
-    content = path.read_bytes()
-    with pytest.raises(LabelsFileError, match="Line 6 .*not valid JSON"):
-        new(TableOracle(), ledger_path=path, n_initial=2, seed=4)
-    assert path.read_bytes() == content
-    assert not [w for w in recwarn if issubclass(w.category, TruncatedLabelsWarning)]
+    with pytest.warns(TruncatedLabelsWarning, match="cut short"):
+        again = new(TableOracle(), ledger_path=path, n_initial=2, seed=4)
+    assert again.n_labels == 3 and path.read_text().endswith("\n") and len(lines(path)) == 4
+    # complete lines added by hand are refused, naming the line, and nothing is deleted
+    for line, words in [(json.dumps(by_hand), "Line 5 .*changed after almat wrote it"),
+                        ("{'type': 'label', 'step': 4}", "Line 5 .*not valid JSON")]:
+        with path.open("a") as fh:
+            fh.write(line + "\n")
+        content = path.read_bytes()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", TruncatedLabelsWarning)
+            with pytest.raises(LabelsFileError, match=words):
+                new(TableOracle(), ledger_path=path, n_initial=2, seed=4)
+        assert path.read_bytes() == content
+        path.write_bytes(content[: -len(line) - 1])
 
 
 # --- the head start from cheap energies ------------------------------------------------------

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import almat
 
-PIPELINE = ["errors", "files", "structures", "orderings", "enumeration", "scoring", "relaxation",
+PIPELINE = ["errors", "files", "journal", "structures", "orderings", "enumeration", "scoring", "relaxation",
             "parallel", "clusters", "features", "pool", "pool_build", "surrogates", "acquisition", "screening",
-            "oracles", "ledger", "campaign", "dft", "evaluation", "plots", "widget", "notebooks", "cli"]
+            "oracles", "labels", "ledger", "campaign", "dft", "evaluation", "plots", "widget", "notebooks", "cli"]
 PACKAGE = Path(almat.__file__).parent
 SUBPACKAGES = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
 

@@ -11,7 +11,9 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,10 +21,12 @@ from pymatgen.core import Lattice, Molecule, Structure
 
 import almat
 import almat.scoring
+from almat.journal import CutLineWarning
 from almat.oracles import OracleRefusal, RelaxedCHGNetOracle
-from almat.parallel import RelaxationsFileError, read_relaxations, relax_many
+from almat.parallel import RelaxationsInterrupted, read_relaxations, relax_many
 from almat.pool_build import make_pool, shortest_distances
-from almat.relaxation import RelaxSettings, RelaxSettingsError, relax_structure, settings_dict
+from almat.relaxation import (RelaxationsFileError, RelaxSettings, RelaxSettingsError, relax_structure,
+                              settings_dict)
 from almat.structures import StructureError
 
 
@@ -158,10 +162,12 @@ def test_relaxations_file_refuses_other_settings_and_skips_a_cut_line(allowed, t
         read_relaxations(path, RelaxSettings(fmax=0.1))
     with open(path, "a") as f:
         f.write('{"key": "cut sh')
-    assert list(read_relaxations(path, RelaxSettings())) == [allowed.key(1)]
+    with pytest.warns(CutLineWarning, match="cut short"):
+        assert list(read_relaxations(path, RelaxSettings())) == [allowed.key(1)]
+    assert path.read_text().endswith("}\n")  # taken away, so that the next record starts a line
     other = tmp_path / "other.jsonl"
     other.write_text("key,energy\n")
-    with pytest.raises(RelaxationsFileError, match="not an almat relaxations file"):
+    with pytest.raises(RelaxationsFileError, match="is not a relaxations file"):
         read_relaxations(other)
 
 
@@ -190,3 +196,56 @@ def test_relaxed_oracle_caches_across_sessions_and_refuses_unconverged(allowed, 
     assert float(out.stdout.strip().splitlines()[-1]) == label.value
     with pytest.raises(OracleRefusal, match="did not reach fmax"):
         RelaxedCHGNetOracle(RelaxSettings(steps=2), cache=None).label(pool, 3)
+
+
+def test_a_killed_scheduler_ends_the_build_in_one_line_and_keeps_what_finished(allowed, tmp_path):
+    """A scheduler and a worker in their own processes; the scheduler is killed after the first result."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(almat.__file__).parents[1]),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host",
+                                  "127.0.0.1", "--port", str(port), "--no-dashboard"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
+                               "--nthreads", "1", "--no-dashboard"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    path = tmp_path / "relax.jsonl"
+    try:
+        deadline = time.time() + 120
+        while True:  # the scheduler is up once it answers
+            try:
+                almat.parallel.check_scheduler(address)
+                break
+            except almat.parallel.SchedulerError:
+                assert time.time() < deadline, "the scheduler did not start"
+        outcome = []
+
+        def build():
+            try:
+                relax_many({allowed.key(i): allowed.structure(i) for i in range(4)}, path,
+                           scheduler=address, progress=False)
+                outcome.append("finished")
+            except Exception as err:  # noqa: BLE001 - checked below
+                outcome.append(err)
+
+        runner = threading.Thread(target=build)
+        runner.start()
+        while time.time() < deadline and (not path.exists() or len(_records(path)) < 1):
+            time.sleep(0.1)
+        scheduler.kill()
+        runner.join(timeout=120)
+    finally:
+        for process in (scheduler, worker):
+            process.kill()
+            process.wait()
+    assert not runner.is_alive() and len(outcome) == 1
+    if outcome[0] == "finished":
+        pytest.skip("every relaxation finished before the scheduler was killed")
+    kept = len(read_relaxations(path, RelaxSettings()))
+    assert isinstance(outcome[0], RelaxationsInterrupted), repr(outcome[0])
+    assert str(outcome[0]).endswith(f"{kept} finished relaxations are kept in {path}; run the same command "
+                                    "to resume.") and 1 <= kept < 4 and "\n" not in str(outcome[0])

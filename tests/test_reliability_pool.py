@@ -11,7 +11,8 @@ import pytest
 from reliability_helpers import fill_disk
 
 from almat.files import OutputError
-from almat.ledger import LabelsFileError, Ledger
+from almat.labels import LabelsFileError
+from almat.ledger import Ledger
 from almat.orderings import Orderings
 from almat.pool import EARLIER_FINGERPRINTS, POOL_DIR, Pool, PoolError, load_pool, save_pool
 

@@ -4,7 +4,7 @@ The modules follow the lesson's pipeline::
 
     structures -> orderings -> enumeration -> scoring -> relaxation -> parallel -> clusters
         -> features -> pool -> pool_build
-        -> surrogates -> acquisition -> screening -> oracles -> ledger -> campaign -> dft
+        -> surrogates -> acquisition -> screening -> oracles -> labels -> ledger -> campaign -> dft
         -> evaluation
         -> plots -> widget
 
@@ -35,8 +35,8 @@ _EXPORTS = {
     "screening": ["screen"],
     "oracles": ["CHGNetOracle", "Label", "OracleRefusal", "RelaxedCHGNetOracle",
                 "TableOracle"],
-    "ledger": ["CampaignError", "LabelError", "LabelsFileError", "LabelsFileWriteError", "Ledger",
-               "labels_file"],
+    "labels": ["LabelsFileError", "LabelsFileWriteError", "labels_file"],
+    "ledger": ["CampaignError", "LabelError", "Ledger"],
     "campaign": ["Campaign"],
     "dft": ["DFTExportError", "DFTOracle", "best_candidates", "export_dft"],
     "evaluation": ["CHEAP_BASELINES", "Goals", "baseline_curves", "compare_strategies",

@@ -274,10 +274,10 @@ class Campaign:
         _, mu, sigma = self._fitted()
         return mu.copy(), sigma.copy()
 
-    def _candidate(self, index: int, strategy: str, reason: str) -> Query:
+    def _candidate(self, index: int, strategy: str, reason: str, n_events: int | None = None) -> Query:
         _, mu, sigma = self._fitted()
         return Query(int(index), self.pool.ids[index], int(self.pool.reference["cell_size"].iloc[index]),
-                     float(mu[index]), float(sigma[index]), strategy, reason)
+                     float(mu[index]), float(sigma[index]), strategy, reason, n_events)
 
     def suggest(self) -> Query:
         """The candidate to label next, without labelling it.
@@ -296,7 +296,7 @@ class Campaign:
             if n < n_first and self.initial == "random":
                 query = self._candidate(
                     int(rng.choice(available)), "initial",
-                    f"Random pick for initial label {n + 1} of {n_first} (seed {self.seed}).")
+                    f"Random pick for initial label {n + 1} of {n_first} (seed {self.seed}).", n_events)
             elif n < n_first:
                 cheap = _cheap_energies(self.pool, self.initial)
                 i = int(available[np.argmin(cheap[available])])
@@ -304,13 +304,14 @@ class Campaign:
                 query = self._candidate(
                     i, "cheap ranking",
                     f"Cheap ranking: the lowest {name} of the unlabelled candidates ({cheap[i]:.4f} "
-                    f"eV/atom), head-start label {n + 1} of {n_first}.")
+                    f"eV/atom), head-start label {n + 1} of {n_first}.", n_events)
             else:
                 _, mu, sigma = self._fitted()
                 best = float(self.ledger.labelled_energies().min())
                 scores = self._strategy(mu[available], sigma[available], best=best, rng=rng)
                 i = int(available[np.argmax(scores)])
-                query = self._candidate(i, self.strategy, self._strategy.explain(mu[i], sigma[i], best))
+                query = self._candidate(i, self.strategy, self._strategy.explain(mu[i], sigma[i], best),
+                                        n_events)
             self._query = (n_events, query)
         return self._query[1]
 

@@ -16,6 +16,8 @@ the labeling widget, which calls :meth:`almat.campaign.Campaign.submit`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from almat.errors import AlmatError
-from almat.relaxation import RelaxSettings
+from almat.relaxation import Relaxation, RelaxationsJournal, RelaxSettings, settings_dict
+from almat.scoring import chgnet_version
 
 if TYPE_CHECKING:
     from almat.pool import Pool
@@ -66,6 +69,10 @@ class OracleRefusal(AlmatError):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+class TableError(AlmatError, ValueError):
+    """A :class:`TableOracle`'s table does not fit the pool (wrong length, or no such column)."""
 
 
 class Oracle(Protocol):
@@ -122,9 +129,13 @@ class RelaxedCHGNetOracle:
 
     Each call relaxes one candidate with :func:`almat.relaxation.relax_structure`
     (5-15 s on a laptop for the lesson's 13- and 26-atom cells) and keeps the
-    result, relaxed structure included, in a JSON Lines file, so that asking
-    again, in this session or after a kernel restart, answers at once with
-    the same number. A relaxation that does not converge within
+    result, relaxed structure included, in a relaxations file under the
+    candidate's :meth:`~almat.orderings.Orderings.key`, so that asking again,
+    in this session or after a kernel restart, answers at once with the same
+    number. The file is read once, on the first label, and appended to after
+    each relaxation; its header names the settings, the CHGNet version and
+    the pool's parent structure, and a file made otherwise is refused before
+    any relaxation. A relaxation that does not converge within
     ``settings.steps`` is refused, as a DFT run that does not converge would be.
 
     Parameters
@@ -132,8 +143,9 @@ class RelaxedCHGNetOracle:
     settings
         Force threshold (eV/Å), step limit and cell relaxation.
     cache
-        The JSON Lines file; ``None`` keeps nothing. By default
-        ``relaxations.jsonl`` in :func:`default_cache_dir`.
+        The relaxations file; ``None`` keeps nothing. By default one file per
+        settings, CHGNet version and parent structure in :func:`default_cache_dir`
+        (see :meth:`cache_path`), so other settings start another file.
     model
         A loaded CHGNet; the pretrained one by default.
     """
@@ -143,8 +155,9 @@ class RelaxedCHGNetOracle:
     def __init__(self, settings: RelaxSettings = RelaxSettings(),
                  cache: str | Path | None = "default", model=None):
         self.settings = settings
-        self.cache = default_cache_dir() / "relaxations.jsonl" if cache == "default" else cache
+        self.cache = cache
         self.model = model
+        self._opened: dict[tuple[Path, str], tuple[RelaxationsJournal, dict[str, dict]]] = {}
 
     def __repr__(self) -> str:
         return f"RelaxedCHGNetOracle(settings={self.settings!r}, cache={self.cache!r})"
@@ -154,25 +167,58 @@ class RelaxedCHGNetOracle:
         """Most optimizer steps one label can take (for progress bars)."""
         return self.settings.steps
 
-    def relaxation(self, pool: Pool, index: int,
-                   on_step: Callable[[int, float], None] | None = None):
-        """The full :class:`~almat.relaxation.Relaxation` of candidate ``index``, cached."""
-        from almat.parallel import append_record, read_relaxations, start_file
-        from almat.relaxation import Relaxation, relax_structure
-        from almat.scoring import structure_key
+    def cache_path(self, pool: Pool) -> Path | None:
+        """The relaxations file for candidates of ``pool``, or None without a cache.
 
-        structure = pool.structure(int(index))
-        key = structure_key(structure)
-        path = None if self.cache is None else Path(self.cache)
-        if path is not None:
-            found = read_relaxations(path, self.settings).get(key)
-            if found is not None:
-                return Relaxation.from_record(found)
-        result = relax_structure(structure, self.model, self.settings, on_step=on_step)
-        if path is not None:
-            start_file(path, self.settings)
-            append_record(path, {"key": key, **result.to_record()})
-        return result
+        The default is ``relaxations-fmax{fmax}-steps{steps}-{cell}-{hash}.jsonl``,
+        the hash covering the CHGNet version and the pool's parent structure.
+        """
+        return self._path(parent_fingerprint(pool))
+
+    def _path(self, parent: str) -> Path | None:
+        if self.cache is None:
+            return None
+        if not (isinstance(self.cache, str) and self.cache == "default"):
+            return Path(self.cache)
+        s = self.settings
+        identity = json.dumps([settings_dict(s), chgnet_version(), parent])
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
+        cell = "cell" if s.relax_cell else "fixedcell"
+        return default_cache_dir() / f"relaxations-fmax{s.fmax:g}-steps{s.steps}-{cell}-{digest}.jsonl"
+
+    def _cache(self, pool: Pool) -> tuple[RelaxationsJournal, dict[str, dict]] | None:
+        """The cache's journal and its records, read on first use; refuses a file it cannot use."""
+        if self.cache is None:
+            return None
+        parent = parent_fingerprint(pool)
+        path = self._path(parent)
+        if (path, parent) not in self._opened:
+            journal = RelaxationsJournal(path, self.settings, parent)
+            self._opened[path, parent] = (journal, {r["key"]: r for r in journal.read()})
+        return self._opened[path, parent]
+
+    def relaxation(self, pool: Pool, index: int,
+                   on_step: Callable[[int, float], None] | None = None) -> Relaxation:
+        """The full :class:`~almat.relaxation.Relaxation` of candidate ``index``, cached.
+
+        Raises
+        ------
+        almat.journal.JournalError
+            Before relaxing, if the cache cannot be used: a folder, a place
+            that cannot be written, a file of other settings, or a damaged line.
+        """
+        from almat.relaxation import relax_structure
+
+        cache = self._cache(pool)
+        key = pool.orderings.key(int(index))
+        if cache is None or key not in cache[1]:
+            result = relax_structure(pool.structure(int(index)), self.model, self.settings, on_step=on_step)
+            if cache is None:
+                return result
+            journal, records = cache
+            for record in journal.append([{"key": key, **result.to_record()}]):
+                records.setdefault(record["key"], record)
+        return Relaxation.from_record(cache[1][key])
 
     def label(self, pool: Pool, index: int,
               on_step: Callable[[int, float], None] | None = None) -> Label:
@@ -180,14 +226,27 @@ class RelaxedCHGNetOracle:
 
         ``on_step(step, fmax)`` is called after every FIRE step, fmax in eV/Å.
         """
-        import chgnet
-
         result = self.relaxation(pool, index, on_step)
         if not result.converged:
             raise OracleRefusal(
                 f"the relaxation did not reach fmax {self.settings.fmax} eV/Å in "
                 f"{self.settings.steps} steps")
-        return Label(result.energy_per_atom, f"CHGNet {chgnet.__version__} relaxed")
+        return Label(result.energy_per_atom, f"CHGNet {chgnet_version()} relaxed")
+
+
+def parent_fingerprint(pool: Pool) -> str:
+    """A hash of the parent structure and its disordered sites: what makes candidate keys comparable.
+
+    :meth:`~almat.orderings.Orderings.key` names an ordering by its supercell
+    and labels, which mean the same candidate only on the same parent.
+    """
+    o = pool.orderings
+    parent = o.parent
+    text = json.dumps([np.round(parent.lattice.matrix, 6).tolist(),
+                       [site.species_string for site in parent],
+                       (np.round(np.mod(parent.frac_coords, 1.0), 6) % 1.0).tolist(),
+                       np.asarray(o.sites).tolist(), [list(s) for s in o.species]])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class TableOracle:
@@ -221,7 +280,7 @@ class TableOracle:
         if values is None or isinstance(values, str):
             column = "energy_per_atom" if values is None else values
             if column not in pool.reference.columns:
-                raise ValueError(
+                raise TableError(
                     f"TableOracle: pool {pool.name!r} has no reference column {column!r}; "
                     f"its columns are {', '.join(pool.reference.columns)}."
                 )
@@ -233,7 +292,7 @@ class TableOracle:
             return float(values.loc[key])
         array = np.asarray(values, dtype=float)
         if array.shape != (len(pool),):
-            raise ValueError(
+            raise TableError(
                 f"TableOracle: got {array.shape[0] if array.ndim else 0} values for a pool of "
                 f"{len(pool)} candidates. Pass one value per candidate in pool order, or a "
                 "pandas Series indexed by candidate id."
