@@ -379,11 +379,12 @@ class DFTOracle:
         try:
             record = json.loads((folder / PROVENANCE).read_text())
             exported = _structure_from_record(record["structure"])
-            if record["kind"] != PROVENANCE_KIND or not isinstance(record["input_set"]["name"], str):
-                raise ValueError(record["kind"])
+            ours = record["kind"] == PROVENANCE_KIND and isinstance(record["input_set"]["name"], str)
         except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError):
+            ours = False
+        if not ours:
             raise OracleRefusal(f"'{folder}' has no {PROVENANCE} from almat's DFT export, so "
-                                "which candidate it holds is unknown") from None
+                                "which candidate it holds is unknown")
         key = pool.ids[int(index)]
         if record.get("pool", {}).get("fingerprint") != pool.fingerprint:
             raise OracleRefusal(f"'{folder}' was exported from another pool "
