@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from importlib import resources
 from pathlib import Path
 
 from almat.errors import AlmatError
@@ -265,3 +266,30 @@ def staged_output(out: str | Path, previous: Sequence[Path] = ()) -> Iterator[Pa
             os.replace(path, out / path.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+#: The repository a source checkout of almat runs from (``PYTHONPATH=code``, or ``pip install -e .``).
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def packaged_folder(package: str, checkout: str) -> Path:
+    """A folder of files the wheel carries as ``package``, or a source checkout's ``checkout`` folder.
+
+    ``pyproject.toml`` maps top-level folders of the repository (``data/``,
+    ``notebooks/``) into the wheel as data-only packages (``almat.data``,
+    ``almat.lesson``), read here with :mod:`importlib.resources`. A checkout run
+    with ``PYTHONPATH=code``, or installed editable, has them where the
+    repository keeps them: the editable import finder does not map a package
+    without ``__init__.py``.
+
+    Parameters
+    ----------
+    package
+        The dotted name in the wheel, e.g. ``"almat.data"``.
+    checkout
+        The folder of the repository, e.g. ``"data"``.
+    """
+    try:
+        return Path(str(resources.files(package)))
+    except ModuleNotFoundError:
+        return CHECKOUT / checkout
