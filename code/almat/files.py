@@ -272,24 +272,21 @@ def staged_output(out: str | Path, previous: Sequence[Path] = ()) -> Iterator[Pa
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
-def packaged_folder(package: str, checkout: str) -> Path:
-    """A folder of files the wheel carries as ``package``, or a source checkout's ``checkout`` folder.
+def packaged_folder(name: str, checkout: str) -> Path:
+    """A folder of files the wheel carries inside the package as ``almat/NAME``, or a source
+    checkout's ``checkout`` folder.
 
     ``pyproject.toml`` maps top-level folders of the repository (``data/``,
-    ``notebooks/``) into the wheel as data-only packages (``almat.data``,
-    ``almat.lesson``), read here with :mod:`importlib.resources`. A checkout run
-    with ``PYTHONPATH=code``, or installed editable, has them where the
-    repository keeps them: the editable import finder does not map a package
-    without ``__init__.py``.
+    ``notebooks/``) into the wheel as ``almat/data`` and ``almat/lesson``. A checkout
+    run with ``PYTHONPATH=code``, or installed editable, has them where the repository
+    keeps them: the editable import finder does not map a folder without ``__init__.py``.
 
     Parameters
     ----------
-    package
-        The dotted name in the wheel, e.g. ``"almat.data"``.
+    name
+        The folder inside the installed package, e.g. ``"data"``.
     checkout
         The folder of the repository, e.g. ``"data"``.
     """
-    try:
-        return Path(str(resources.files(package)))
-    except ModuleNotFoundError:
-        return CHECKOUT / checkout
+    inside = Path(str(resources.files("almat"))) / name
+    return inside if inside.is_dir() else CHECKOUT / checkout

@@ -14,10 +14,6 @@ from pathlib import Path
 from almat.errors import AlmatError
 from almat.files import OutputError, packaged_folder, write_atomic
 
-#: The package the wheel carries the notebooks in (the repository's ``notebooks/``).
-LESSON_PACKAGE = "almat.lesson"
-
-
 class NotebooksMissingError(AlmatError, FileNotFoundError):
     """This installation of almat carries no notebooks."""
 
@@ -37,7 +33,7 @@ def lesson_notebooks() -> list[Path]:
     NotebooksMissingError
         If there are none (an installation built without them).
     """
-    folder = packaged_folder(LESSON_PACKAGE, "notebooks")
+    folder = packaged_folder("lesson", "notebooks")
     found = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
     if not found:
         raise NotebooksMissingError(

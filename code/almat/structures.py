@@ -41,7 +41,7 @@ PARENT_SITES: tuple[tuple[str, str, str | dict[str, float], tuple[float, float, 
     ("Cl1", "4a", "Cl-", (0.0, 0.0, 0.0)),
 )
 
-DATA_DIR = packaged_folder("almat.data", "data")
+DATA_DIR = packaged_folder("data", "data")
 PARENT_CIF = DATA_DIR / "Li6PS5Cl.cif"
 
 
