@@ -481,7 +481,7 @@ def test_a_strategy_with_options_is_named_and_explained_with_them(new):
     assert q.index == free[np.argmin(mu[free] - 0.5 * sigma[free])]
 
 
-def test_a_resumed_campaign_goes_on_with_the_strategy_recorded_last(new, tmp_path):
+def test_a_resumed_campaign_goes_on_with_the_strategy_recorded_last(new, tmp_path, capsys):
     path = tmp_path / "labels.jsonl"
     straight = new(TableOracle(), strategy="lcb", seed=3, n_initial=3)
     straight.run(6)
@@ -494,10 +494,15 @@ def test_a_resumed_campaign_goes_on_with_the_strategy_recorded_last(new, tmp_pat
     assert [(e["type"], e.get("strategy")) for e in lines(path)][-1] == ("strategy", "greedy")
     assert lines(path)[0]["strategy"] == "lcb"
     again = new(TableOracle(), seed=3, n_initial=3, ledger_path=path)
-    assert again.strategy == "greedy"
-    with pytest.warns(UserWarning, match="goes on with it, not 'lcb'"):
+    assert again.strategy == "greedy" and again.note == "" and capsys.readouterr().out == ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said as a plain line, not a warning with a path
         explicit = new(TableOracle(), strategy="lcb", seed=3, n_initial=3, ledger_path=path)
     assert explicit.strategy == "greedy"
+    expected = ("labels.jsonl was last labelled with strategy 'greedy'; the campaign goes on with it, "
+                "not 'lcb'. Call campaign.set_strategy('lcb') to change.")
+    assert explicit.note == expected and capsys.readouterr().out == expected + "\n"
+    assert str(tmp_path) not in explicit.note
     again.run(6)
     cols = ["index", "strategy", "label"]
     pd.testing.assert_frame_equal(again.history[cols], straight.history[cols])
@@ -507,7 +512,7 @@ def test_a_resumed_campaign_goes_on_with_the_strategy_recorded_last(new, tmp_pat
     assert path.stat().st_size == size
 
 
-def test_a_recorded_strategy_of_your_own_must_be_passed_again(new, tmp_path):
+def test_a_recorded_strategy_of_your_own_must_be_passed_again(new, tmp_path, capsys):
     path = tmp_path / "labels.jsonl"
 
     def highest_mu(mu, sigma, *, best=None, rng=None):
@@ -517,8 +522,8 @@ def test_a_recorded_strategy_of_your_own_must_be_passed_again(new, tmp_path):
     with pytest.raises(CampaignError, match="'highest_mu'.*strategy="):
         new(TableOracle(), n_initial=2, ledger_path=path)
     assert new(TableOracle(), strategy=highest_mu, n_initial=2, ledger_path=path).strategy == "highest_mu"
-    with pytest.warns(UserWarning, match="cannot be rebuilt"):
-        other = new(TableOracle(), strategy="ei", n_initial=2, ledger_path=path)
+    other = new(TableOracle(), strategy="ei", n_initial=2, ledger_path=path)
+    assert "cannot be rebuilt" in other.note and "cannot be rebuilt" in capsys.readouterr().out
     assert other.strategy == "ei" and lines(path)[-1] == dict(lines(path)[-1], type="strategy", strategy="ei")
 
 
