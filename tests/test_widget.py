@@ -624,8 +624,10 @@ def test_two_apps_on_one_campaign_never_label_a_candidate_not_shown(pool, path):
     on_first = shown_id(first)
     assert second.compute().ok
     before = path.read_bytes()
-    outcome = first.submit("-4.10")
+    first.ui.value_text.value = "-4.10"
+    outcome = first.submit()
     assert not outcome.ok and path.read_bytes() == before  # nothing recorded
+    assert first.ui.value_text.value == ""  # typed for a candidate no longer shown: not offered again
     (labelled,) = saved(path)
     now = campaign.suggest()
     assert outcome.message == (f"The campaign moved on elsewhere (step 1 labelled {labelled['id']}); "

@@ -241,6 +241,7 @@ class LabelingApp:
             row = action()
         except StaleQueryError as err:
             self._refresh_safely()
+            self.ui.value_text.value = self.ui.skip_reason.value = ""  # typed for another candidate
             now = ("nothing is left to label" if self.shown is None else
                    f"now showing {self.shown.id} (index {self.shown.index})")
             return self._fail(f"The campaign moved on elsewhere ({err.moved}); nothing was recorded; {now}.")

@@ -168,7 +168,7 @@ class AppLayout:
         self.work_progress = widgets.FloatProgress(min=0.0, max=1.0, description="force",
                                                    layout=widgets.Layout(width="220px"))
         self.work_html = widgets.HTML()
-        self.messages = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.messages = widgets.HTML(layout=widgets.Layout(width="auto", align_self="stretch"))
         self.best_image = widgets.HTML()
         self.parity_image = widgets.HTML()
         self.plot_tabs = widgets.Tab(children=[self.best_image, self.parity_image],
