@@ -642,7 +642,7 @@ def test_app_fits_a_projector(jupyterlab, browser, capsys):
         page.set_default_timeout(30_000)
         open_notebook(page, jupyterlab, "projector.ipynb")
         if page.locator("#jp-left-stack").is_visible():
-            page.keyboard.press("Control+b")  # View > Show Left Sidebar, off
+            page.keyboard.press("Control+b")  # View > Appearance > Show Left Sidebar, off
             eventually(lambda: not page.locator("#jp-left-stack").is_visible(), UI_TIMEOUT,
                        "the left sidebar did not close")
         menu(page, "Run", "runmenu:run-all")
