@@ -737,6 +737,14 @@ def test_another_value_or_another_candidate_asks_again(pool, path):
     assert [e["type"] for e in saved(path)] == ["label", "label", "skip", "label"]
 
 
+def test_a_value_out_of_range_is_refused_not_offered_for_confirmation(pool, path):
+    app = trained_app(pool, path)
+    for _ in range(2):
+        outcome = app.submit("-4105")  # meV typed for eV: refused each time, never "press again"
+        assert not outcome.ok and outcome.message.startswith("LabelError: -4105 eV/atom is far outside")
+    assert len(saved(path)) == 2
+
+
 def test_before_the_surrogate_is_fitted_nothing_is_implausible(pool, path):
     app = new_app(pool, path)
     assert not np.isfinite(app.shown.mu)

@@ -35,7 +35,7 @@ from matplotlib.figure import Figure
 
 from almat.acquisition import STRATEGIES
 from almat.campaign import Campaign
-from almat.ledger import LabelError, Query, StaleQueryError, parse_energy
+from almat.ledger import LabelError, Query, StaleQueryError
 from almat.widget.layout import (AppLayout, done_text, force_fraction, lili_text, query_text,
                                  work_text)
 from almat.widget.pictures import best_picture, candidate_picture, parity_picture
@@ -265,9 +265,9 @@ class LabelingApp:
     def _implausible(self, shown: Query, text: str | float) -> Outcome | None:
         """Ask to check a value many σ from μ, unless it is the same value submitted again."""
         try:
-            value = parse_energy(text)
+            value = self.campaign.ledger.check_label(text)
         except LabelError:
-            return None  # the campaign refuses it, with its own message
+            return None  # not a number, or out of range: the campaign refuses it, with its own message
         mu, sigma = shown.mu, shown.sigma
         if not (math.isfinite(mu) and math.isfinite(sigma) and sigma > 0):
             self._pending = None
