@@ -187,29 +187,16 @@ class LabelingApp:
         """
         shown = self.shown
         value = self.ui.value_text.value if text is None else text
-        with self._lock:
-            refused = self._refusal(shown)
-            if refused is None:
-                refused = self._implausible(shown, value)
-            if refused is not None:
-                return refused
-            outcome = self._act(lambda: self.campaign.submit(value, source="human", query=shown))
-            if outcome.ok:
-                self.ui.value_text.value = ""
-            return outcome
+        return self._typed(shown, self.ui.value_text,
+                           lambda: self.campaign.submit(value, source="human", query=shown),
+                           check=lambda: self._implausible(shown, value))
 
     def skip(self, reason: str | None = None) -> Outcome:
         """Skip the candidate shown with a reason (the reason box by default); a reason is required."""
         shown = self.shown
         value = self.ui.skip_reason.value if reason is None else reason
-        with self._lock:
-            refused = self._refusal(shown)
-            if refused is not None:
-                return refused
-            outcome = self._act(lambda: self.campaign.skip(value, source="human", query=shown))
-            if outcome.ok:
-                self.ui.skip_reason.value = ""
-            return outcome
+        return self._typed(shown, self.ui.skip_reason,
+                           lambda: self.campaign.skip(value, source="human", query=shown))
 
     def undo(self) -> Outcome:
         """Take back the most recent label or skip; the undo is recorded as an event.
@@ -251,6 +238,23 @@ class LabelingApp:
         self.ui.say(message)
         self._refresh_safely()
         return Outcome(True, message, row)
+
+    def _typed(self, shown: Query | None, box: widgets.Text, record: Callable[[], pd.Series],
+               check: Callable[[], Outcome | None] | None = None) -> Outcome:
+        """Record an answer typed in ``box`` for the candidate ``shown``; empty the box once recorded.
+
+        ``check`` may hold the answer back (an :class:`Outcome`) before anything is recorded.
+        """
+        with self._lock:
+            refused = self._refusal(shown)
+            if refused is None and check is not None:
+                refused = check()
+            if refused is not None:
+                return refused
+            outcome = self._act(record)
+            if outcome.ok:
+                box.value = ""
+            return outcome
 
     def _refusal(self, shown: Query | None) -> Outcome | None:
         """Why no candidate can be labelled now (spent, used up, nothing shown), or None."""
