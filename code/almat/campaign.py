@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import warnings
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -39,7 +38,7 @@ from threadpoolctl import threadpool_limits
 from almat.acquisition import STRATEGIES, Strategy, as_strategy
 from almat.features import ClusterVectorFeaturizer, as_featurizer
 from almat.ledger import HISTORY_COLUMNS, CampaignError, Ledger, Query
-from almat.oracles import CHGNetOracle, Oracle, OracleRefusal
+from almat.oracles import CHGNetOracle, Oracle, OracleRefusal, as_oracle
 from almat.pool import Pool
 from almat.surrogates import BayesianClusterExpansion
 
@@ -88,25 +87,26 @@ def _head_start(pool: Pool, initial: str | None) -> str:
     return initial
 
 
-def _strategy_to_resume(recorded: str | None, given: Strategy | None, default: str, path: str) -> Strategy:
-    """The strategy a campaign goes on with: the one its labels file recorded last, if it can be rebuilt.
+def _strategy_to_resume(recorded: str | None, given: Strategy | None, default: str,
+                        path: str | os.PathLike | None) -> tuple[Strategy, str]:
+    """The strategy a campaign goes on with, and a note when it is not the one given.
 
-    ``given`` is the one passed to the campaign, ``default`` the name used when
-    neither is known; ``recorded`` is None for a file from before strategies were recorded.
+    The strategy is the one its labels file recorded last, if it can be
+    rebuilt from its name. ``given`` is the one passed to the campaign,
+    ``default`` the name used when neither is known; ``recorded`` is None for a
+    file from before strategies were recorded. The note names the file by its
+    name only: the folder is the learner's own choice, often a long one.
     """
     if recorded is None or (given is not None and given.name == recorded):
-        return given or as_strategy(default)
-    where = f"{path} was last labelled with strategy {recorded!r}"
+        return given or as_strategy(default), ""
+    where = f"{Path(path or 'the labels file').name} was last labelled with strategy {recorded!r}"
     if recorded in STRATEGIES:
-        if given is not None:
-            warnings.warn(f"{where}; the campaign goes on with it, not {given.name!r}. Call "
-                          f"set_strategy({given.name!r}) to change.", stacklevel=3)
-        return as_strategy(recorded)
+        note = "" if given is None else (f"{where}; the campaign goes on with it, not {given.name!r}. "
+                                         f"Call campaign.set_strategy({given.name!r}) to change.")
+        return as_strategy(recorded), note
     if given is None:
         raise CampaignError(f"{where}, your own function or options: pass it again as strategy=.")
-    warnings.warn(f"{where}, which cannot be rebuilt from its name; the campaign uses "
-                  f"{given.name!r} from now on.", stacklevel=3)
-    return given
+    return given, f"{where}, which cannot be rebuilt from its name; the campaign uses {given.name!r} from now on."
 
 
 class Campaign:
@@ -118,15 +118,17 @@ class Campaign:
         The candidates and, where known, their reference energies.
     oracle
         Labels a candidate when :meth:`step` asks; :class:`~almat.oracles.CHGNetOracle`
-        by default. People label through :meth:`submit` instead.
+        by default. Any object with a ``name`` and ``label(pool, index)`` will
+        do: :func:`~almat.oracles.as_oracle` fills in what it does not declare.
+        People label through :meth:`submit` instead.
     strategy
         A name from :data:`almat.acquisition.STRATEGIES` (``"random"``,
         ``"uncertainty"``, ``"greedy"``, ``"lcb"``, ``"ei"``), a function
         ``f(mu, sigma, *, best, rng) -> scores`` or an
         :class:`~almat.acquisition.Strategy`; the highest score is labelled next.
         It is recorded in the labels file, and so is every change of it: a
-        resumed campaign goes on with the strategy recorded last (a warning
-        says so if it differs from this one). ``None`` for a new campaign:
+        resumed campaign goes on with the strategy recorded last (:attr:`note`
+        says so, and it is printed, if it differs from this one). ``None`` for a new campaign:
         :data:`DEFAULT_STRATEGY`, greedy after a head start from a cheap
         ranking, LCB after random initial picks.
     seed
@@ -160,7 +162,15 @@ class Campaign:
         :data:`HEAD_START_COLUMNS` the pool has for every candidate, else
         ``"random"``. The resolved choice is kept in :attr:`initial`.
     budget
-        Largest number of labels; ``None`` for no limit.
+        Largest number of labels, a whole number from 1; ``None`` for no limit.
+        The campaign is its one owner: the labeling app shows it and sets it here.
+
+    Attributes
+    ----------
+    note
+        What resuming from the labels file changed, in one line (a strategy
+        other than the one given); empty otherwise. It is printed when the
+        campaign is created, and the labeling app shows it too.
     """
 
     def __init__(self, pool: Pool, oracle: Oracle | None = None,
@@ -189,7 +199,10 @@ class Campaign:
         given = None if strategy is None else as_strategy(strategy)
         default = DEFAULT_STRATEGY[start]
         self.ledger = Ledger(pool, ledger_path, seed=self.seed, strategy=(given or as_strategy(default)).name)
-        self.set_strategy(_strategy_to_resume(self.ledger.strategy, given, default, f"{ledger_path}"))
+        strategy, self.note = _strategy_to_resume(self.ledger.strategy, given, default, ledger_path)
+        self.set_strategy(strategy)
+        if self.note:
+            print(self.note)
 
     # ----------------------------------------------------------------- state
     def __repr__(self) -> str:
@@ -197,6 +210,28 @@ class Campaign:
         found = "" if best is None else f", best {best['label']:.4f} eV/atom ({best['id']})"
         return (f"<Campaign on {self.pool.name!r}: {self.n_labels} labels, {self.ledger.n_skipped} "
                 f"skipped, strategy {self.strategy!r}{found}>")
+
+    @property
+    def oracle(self) -> Oracle:
+        """Labels a candidate when :meth:`step` asks; set it to any oracle, e.g. in a new cell."""
+        return self._oracle
+
+    @oracle.setter
+    def oracle(self, oracle: object) -> None:
+        self._oracle = as_oracle(oracle)
+
+    @property
+    def budget(self) -> int | None:
+        """Largest number of labels (None: no limit); raise it to go on after it is spent."""
+        return self._budget
+
+    @budget.setter
+    def budget(self, value: int | None) -> None:
+        if value is not None and (not isinstance(value, numbers.Integral) or isinstance(value, bool)
+                                  or value < 1):
+            raise CampaignError(f"budget must be a whole number of labels, 1 or more, or None for no "
+                                f"limit; got {value!r}.")
+        self._budget = None if value is None else int(value)
 
     @property
     def ledger_path(self) -> Path | None:
@@ -322,30 +357,35 @@ class Campaign:
             )
 
     # ------------------------------------------------------------ labelling
-    def step(self, on_step: Callable[[int, float], None] | None = None) -> pd.Series:
+    def step(self, on_step: Callable[[int, float], None] | None = None,
+             query: Query | None = None) -> pd.Series:
         """Label the suggested candidate with the oracle; a refusal is recorded as a skip.
 
         Parameters
         ----------
         on_step
-            Passed on to an oracle that reports its progress, such as
-            :class:`~almat.oracles.RelaxedCHGNetOracle`: ``on_step(step, fmax)``.
+            Passed on to the oracle, which calls ``on_step(step, fmax)`` after
+            each step if it works in steps (see :attr:`almat.oracles.Oracle.max_steps`).
+        query
+            The suggestion this step is meant for, e.g. the one an app shows;
+            the current one by default. If anything was recorded since it was
+            suggested, :class:`~almat.ledger.StaleQueryError` is raised before
+            the oracle is asked, and nothing is recorded.
 
         Returns
         -------
         pandas.Series
             The new row of :attr:`history`.
         """
-        query = self.suggest()
-        name = getattr(self.oracle, "name", type(self.oracle).__name__)
+        query = self._target(None, query)
+        oracle = self.oracle
         try:
-            answer = (self.oracle.label(self.pool, query.index) if on_step is None
-                      else self.oracle.label(self.pool, query.index, on_step=on_step))
+            answer = oracle.label(self.pool, query.index, on_step=on_step)
         except OracleRefusal as refusal:
-            return self.ledger.add("skip", query, by=name, source=name, reason=refusal.reason)
+            return self.ledger.add("skip", query, by=oracle.name, source=oracle.name, reason=refusal.reason)
         if answer.skipped:
-            return self.ledger.add("skip", query, by=name, source=answer.source, reason=answer.reason)
-        return self.ledger.add("label", query, by=name, source=answer.source, label=answer.value)
+            return self.ledger.add("skip", query, by=oracle.name, source=answer.source, reason=answer.reason)
+        return self.ledger.add("label", query, by=oracle.name, source=answer.source, label=answer.value)
 
     def run(self, n: int) -> pd.DataFrame:
         """Do up to ``n`` steps, fewer if the budget or the pool runs out; returns their history rows."""
@@ -356,7 +396,8 @@ class Campaign:
             rows.append(self.step())
         return pd.DataFrame(rows, columns=HISTORY_COLUMNS).reset_index(drop=True)
 
-    def submit(self, value: Any, source: str = "human", index: int | None = None) -> pd.Series:
+    def submit(self, value: Any, source: str = "human", index: int | None = None,
+               query: Query | None = None) -> pd.Series:
         """Record a label typed by a person (or given by any outside source).
 
         Parameters
@@ -366,7 +407,10 @@ class Campaign:
         source
             Who labelled it; recorded as ``labelled_by``.
         index
-            Candidate to label; the current suggestion by default.
+            Candidate to label, chosen by hand; the current suggestion by default.
+        query
+            The suggestion the label is meant for, e.g. the one an app shows
+            (give ``index`` or ``query``, not both).
 
         Raises
         ------
@@ -374,26 +418,49 @@ class Campaign:
             The value is not a finite number, lies far outside the plausible
             range (see :meth:`almat.ledger.Ledger.label_range`), or the
             candidate is labelled already (undo that label first). Nothing is recorded.
+        StaleQueryError
+            ``query`` was suggested before the latest event. Nothing is recorded.
         """
-        return self.ledger.add("label", self._target(index), by=str(source), source=str(source), label=value)
+        return self.ledger.add("label", self._target(index, query), by=str(source), source=str(source),
+                               label=value)
 
-    def skip(self, reason: str, index: int | None = None, source: str = "human") -> pd.Series:
-        """Record that a candidate will not be labelled, and why; it is not suggested again."""
+    def skip(self, reason: str, index: int | None = None, source: str = "human",
+             query: Query | None = None) -> pd.Series:
+        """Record that a candidate will not be labelled, and why; it is not suggested again.
+
+        ``index`` and ``query`` choose the candidate as in :meth:`submit`.
+        """
         if not isinstance(reason, str) or not reason.strip():
             raise CampaignError("Give a reason for skipping, e.g. 'calculation did not converge'.")
-        return self.ledger.add("skip", self._target(index), by=str(source), source=str(source),
-                            reason=reason.strip())
+        return self.ledger.add("skip", self._target(index, query), by=str(source), source=str(source),
+                               reason=reason.strip())
 
-    def undo(self, source: str = "human") -> pd.Series:
+    def undo(self, source: str = "human", n_events: int | None = None) -> pd.Series:
         """Take back the most recent label or skip that still counts.
 
         The undo is a new event that names the step it undoes; the original
         line stays in the file. The candidate can then be labelled again.
-        ``source`` records who undid it.
+        ``source`` records who undid it. With ``n_events``, the number of events
+        the caller has seen (an app passes ``query.n_events`` of what it shows),
+        an undo after events it has not seen is refused
+        (:class:`~almat.ledger.StaleQueryError`): it would take back another's label.
         """
-        return self.ledger.undo(source)
+        return self.ledger.undo(source, n_events)
 
-    def _target(self, index: int | None) -> Query:
+    def _target(self, index: int | None, query: Query | None = None) -> Query:
+        """The candidate an action is for: ``query`` if still current, ``index``, or the suggestion."""
+        if query is not None:
+            if index is not None:
+                raise CampaignError("Give the candidate as index= or as query=, not both.")
+            if not isinstance(query, Query):
+                raise CampaignError(f"query must be a Query from campaign.suggest(); got {query!r}.")
+            if not 0 <= query.index < len(self.pool) or self.pool.ids[query.index] != query.id:
+                raise CampaignError(f"Candidate {query.id} at index {query.index} is not in pool "
+                                    f"{self.pool.name!r}; pass a query of this campaign's suggest().")
+            self._check_budget()
+            if query.n_events is not None:
+                self.ledger.check_current(query.n_events, f"this action on {query.id}")
+            return query
         if index is None:
             return self.suggest()
         if not isinstance(index, numbers.Integral) or not 0 <= index < len(self.pool):

@@ -351,7 +351,12 @@ class DFTOracle:
         One export folder or several, searched in order.
     name
         Recorded as ``labelled_by`` in the campaign history.
+
+    It reads files in folders of this machine, which a Dask worker elsewhere
+    may not see, so it labels in this process (``parallel`` is False).
     """
+
+    action, max_steps, target_fmax, parallel = "Read the VASP result", None, None, False
 
     def __init__(self, folders: str | Path | Sequence[str | Path] = "dft", name: str = "dft"):
         self.folders = folders
@@ -394,7 +399,7 @@ class DFTOracle:
                                 f"not of {key}")
         return record, exported
 
-    def label(self, pool: Pool, index: int) -> Label:
+    def label(self, pool: Pool, index: int, on_step=None) -> Label:
         """DFT energy per atom (eV/atom) of candidate ``index``; :class:`OracleRefusal` with a reason."""
         from pymatgen.io.vasp.outputs import Vasprun
 

@@ -71,7 +71,17 @@ class LabelError(CampaignError):
 
 
 class StaleQueryError(CampaignError):
-    """A suggested candidate was labelled or skipped after other events were recorded; nothing is."""
+    """An action was meant for a state that other events have since changed; nothing is recorded.
+
+    Attributes
+    ----------
+    moved
+        What was recorded since, e.g. ``"step 4 labelled c2-000123"``.
+    """
+
+    def __init__(self, message: str, moved: str = ""):
+        super().__init__(message)
+        self.moved = moved
 
 
 def parse_energy(value: Any) -> float:
@@ -289,17 +299,14 @@ class Ledger:
             A label that is not plausible (:meth:`check_label`), or of a
             candidate labelled already. Nothing is recorded.
         StaleQueryError
-            ``query`` was suggested before the latest event (another thread or
-            button recorded one since). Nothing is recorded.
+            ``query`` was suggested before the latest event (another app,
+            thread or cell recorded one since). Nothing is recorded.
         CampaignError
             A skip of a candidate that is labelled or skipped already.
         """
         with self._lock:
-            if query.n_events is not None and query.n_events != len(self.events):
-                raise StaleQueryError(
-                    f"Candidate {query.id} was suggested before step {len(self.events)} was "
-                    f"recorded, so this {kind} is not recorded. Look at the candidate shown now "
-                    "and label or skip that one.")
+            if query.n_events is not None:
+                self.check_current(query.n_events, f"this {kind} of {query.id}")
             if query.index in self._label_steps:
                 step = self._label_steps[query.index]
                 if kind == "label":
@@ -317,12 +324,38 @@ class Ledger:
                                 "labelled_by": by, "source": source,
                                 "reason": reason if kind == "skip" else query.reason, "undoes": None})
 
-    def undo(self, source: str = "human") -> pd.Series:
+    def check_current(self, n_events: int, what: str) -> None:
+        """Raise :class:`StaleQueryError` if events were recorded after the first ``n_events``.
+
+        ``what`` names the refused action in the message, e.g. "this label of c2-000355".
+        """
+        if n_events == len(self.events):
+            return
+        new = self.events[n_events:]
+        moved = self._describe(new[-1])
+        if len(new) > 1:
+            moved = f"steps {new[0]['step']} to {new[-1]['step']} were recorded, the last: {moved}"
+        raise StaleQueryError(f"The campaign moved on ({moved}), so {what} is not recorded. Look at "
+                              "the candidate it suggests now (campaign.suggest()).", moved)
+
+    @staticmethod
+    def _describe(event: dict) -> str:
+        """A recorded event in a few words: "step 4 labelled c2-000123"."""
+        if event["type"] == "undo":
+            return f"step {event['step']} took back step {event['undoes']} ({event['id']})"
+        verb = {"label": "labelled", "skip": "skipped"}[event["type"]]
+        return f"step {event['step']} {verb} {event['id']}"
+
+    def undo(self, source: str = "human", n_events: int | None = None) -> pd.Series:
         """Take back the most recent label or skip that still counts, as a new ``undo`` event.
 
         The original line stays in the file; the candidate can then be labelled again.
+        With ``n_events``, the number of events the caller has seen, an undo after
+        events it has not seen is refused (:class:`StaleQueryError`).
         """
         with self._lock:
+            if n_events is not None:
+                self.check_current(n_events, "this undo")
             for event in reversed(self.events):
                 if event["type"] in ("label", "skip") and self.counts(event):
                     break
