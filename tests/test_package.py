@@ -6,6 +6,7 @@ its public ``__init__``.
 """
 
 import ast
+import builtins
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +104,24 @@ def test_loading_a_pool_loads_neither_dask_nor_chgnet():
             "'almat.features', 'almat.parallel') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+#: Built-in exceptions the package may raise by name, and why none of them is a refusal of bad input.
+BUILTIN_RAISES_ALLOWED = {
+    ("__init__.py", "AttributeError"): "the module __getattr__ protocol",
+    ("enumeration/counting.py", "ArithmeticError"): "a broken invariant (a bug), not bad input",
+    ("enumeration/walk.py", "ArithmeticError"): "a broken invariant (a bug), not bad input",
+    ("journal.py", "OSError"): "a short write, caught at once and re-raised as the journal's error",
+}
+
+
+def test_every_deliberate_refusal_is_an_almat_error():
+    """No ``raise ValueError(...)``/``TypeError``/... in the package: refusals derive from AlmatError."""
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                raised = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                if isinstance(raised, ast.Name) and isinstance(getattr(builtins, raised.id, None), type):
+                    found.add((path.relative_to(PACKAGE).as_posix(), raised.id, node.lineno))
+    assert {(path, name) for path, name, _ in found} <= set(BUILTIN_RAISES_ALLOWED), sorted(found)
