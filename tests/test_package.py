@@ -7,15 +7,16 @@ its public ``__init__``.
 
 import ast
 import builtins
+import importlib
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import almat
 
-PIPELINE = ["errors", "files", "journal", "structures", "orderings", "enumeration", "scoring", "relaxation",
-            "parallel", "clusters", "features", "pool", "pool_build", "surrogates", "acquisition", "screening",
-            "oracles", "labels", "ledger", "campaign", "dft", "evaluation", "plots", "widget", "notebooks", "cli"]
+PIPELINE = list(almat.PIPELINE)  # the one record of the module order; the tests below check it
 PACKAGE = Path(almat.__file__).parent
 SUBPACKAGES = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
 
@@ -23,6 +24,37 @@ SUBPACKAGES = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
 def test_every_exported_name_resolves():
     for name in almat.__all__:
         assert getattr(almat, name) is not None, name
+
+
+def _type_checking_imports() -> list[tuple[str, str, str | None]]:
+    """(module, name, alias) of each import under ``if TYPE_CHECKING:`` in almat/__init__.py, in order."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    blocks = [node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"]
+    assert len(blocks) == 1
+    assert all(isinstance(node, ast.ImportFrom) for node in blocks[0].body)
+    return [(node.module, alias.name, alias.asname) for node in blocks[0].body for alias in node.names]
+
+
+def test_exports_are_static_imports_in_pipeline_order():
+    # What a type checker reads (the TYPE_CHECKING block) is exactly what almat exports at run time,
+    # each name re-exported explicitly (``X as X``), module by module in pipeline order.
+    imports = _type_checking_imports()
+    assert sorted(name for _, name, _ in imports) == almat.__all__
+    assert all(alias == name for _, name, alias in imports), [i for i in imports if i[1] != i[2]]
+    stages = [module.split(".")[1] for module, _, _ in imports]
+    assert all(module.startswith("almat.") for module, _, _ in imports)
+    assert stages == sorted(stages, key=PIPELINE.index), stages
+    for module, name, _ in imports:
+        assert getattr(importlib.import_module(module), name) is getattr(almat, name), name
+
+
+def test_a_mistyped_name_suggests_the_right_one():
+    with pytest.raises(AttributeError, match=r"no attribute 'count_ordering'; did you mean 'count_orderings'\?"):
+        almat.count_ordering
+    with pytest.raises(AttributeError) as err:
+        almat.zzz_not_there
+    assert "did you mean" not in str(err.value)
+    assert not hasattr(almat, "count_ordering")
 
 
 def _almat_imports(path: Path) -> set[str]:
