@@ -35,7 +35,7 @@ from almat.enumeration import (
     respects_min_distance,
 )
 from almat.enumeration.counting import count_labelings
-from almat.enumeration.walk import enumerate_labelings, iter_labelings
+from almat.enumeration.walk import enumerate_labelings
 from almat.errors import AlmatError
 from almat.orderings import translations
 from almat.pool_build import shortest_distances
@@ -244,7 +244,7 @@ def test_guards_refuse_at_once(half):
                      r"1,638,672,390 .* min_distance=2\.0")
     _quick_and_small(lambda: enumerate_table(half, 2, 2, min_distance=2.0, max_rows=100),
                      EnumerationTooLargeError, "626 symmetry-distinct")
-    _quick_and_small(lambda: list(iter_labelings(half, [3])), EnumerationTooLargeError, "max_rows")
+    _quick_and_small(lambda: enumerate_labelings(half, [3]), EnumerationTooLargeError, "max_rows")
 
 
 @needs_icet

@@ -32,7 +32,7 @@ import almat
 from almat.enumeration import CellSizeError, ConcentrationError, SymmetryError
 from almat.enumeration.counting import count_labelings
 from almat.enumeration.hnf import hnfs_of_index
-from almat.enumeration.walk import enumerate_labelings, iter_labelings
+from almat.enumeration.walk import enumerate_labelings
 from almat.orderings import (
     disorder_of,
     hermite_normal_form,
@@ -403,12 +403,6 @@ def test_structures_equal_icet_on_hcp_and_bcc():
         atoms = LATTICES[lattice]
         table = enumerate_labelings(disordered(atoms, ["Ag", "Au"]), sizes, "any")
         assert_same_up_to_symmetry(table.structures(), icet_structures(atoms, sizes, ["Ag", "Au"]))
-
-
-def test_streaming_by_supercell_gives_the_same_table(argyrodite, argyrodite_size2):
-    parts = list(iter_labelings(argyrodite, [2]))
-    assert [hnf.tolist() for hnf, _ in parts] == argyrodite_size2.hnfs.tolist()
-    assert np.array_equal(np.concatenate([labels for _, labels in parts]), argyrodite_size2.labels)
 
 
 def test_parent_left_alone(argyrodite):

@@ -80,11 +80,11 @@ def shown_id(app):
 
 
 def last_message(app):
-    return app.message_texts()[-1]
+    return app.ui.message_texts()[-1]
 
 
 def last_is_error(app):
-    return app.last_message_is_error()
+    return app.ui.last_level() == "error"
 
 
 def assert_click_records_one_line(app, path):
@@ -484,7 +484,7 @@ def test_messages_wrap_between_words_and_mark_errors(app):
     assert "word-break:normal" in app.ui.messages.value and "almat-error" in app.ui.messages.value
     assert "break-all" not in app.ui.messages.value
     app.skip("no time")
-    assert app.ui.messages.value.count("almat-error") == 1 and not app.last_message_is_error()
+    assert app.ui.messages.value.count("almat-error") == 1 and not last_is_error(app)
 
 
 def test_without_labels_the_plots_show_no_empty_axes(app):
@@ -769,5 +769,5 @@ def test_a_resumed_strategy_change_is_said_in_the_app_not_warned(pool, path, cap
         app = new_app(pool, path)  # strategy="lcb" again, as the cell says
     note = app.campaign.note
     assert app.campaign.strategy == "greedy" and note.startswith("labels.jsonl was last labelled")
-    assert app.message_texts() == [note] and not last_is_error(app)
+    assert app.ui.message_texts() == [note] and not last_is_error(app)
     assert str(path.parent) not in note and capsys.readouterr().out == note + "\n"

@@ -47,6 +47,7 @@ from almat.enumeration.errors import (
 )
 from almat.enumeration.exclusion import respects_min_distance
 from almat.orderings import Orderings, disorder_of, element_symbol, orderings_from_cells
+from almat.structures import OCCUPANCY_DENOMINATOR
 
 BACKENDS = ("auto", "fast", "icet", "enumlib")
 
@@ -128,7 +129,8 @@ def _icet_inputs(structure: Structure):
     totals: dict[str, Fraction] = {}
     for i, names in disordered.items():
         for sp, x in structure[i].species.items():
-            totals[sp.symbol] = totals.get(sp.symbol, Fraction(0)) + Fraction(x).limit_denominator(1000)
+            share = Fraction(x).limit_denominator(OCCUPANCY_DENOMINATOR)
+            totals[sp.symbol] = totals.get(sp.symbol, Fraction(0)) + share
     n = len(structure)
     eps = 1e-6
     windows = {el: (float(c / n) - eps, float(c / n) + eps) for el, c in totals.items()}

@@ -48,7 +48,7 @@ Composition modes: see :mod:`almat.enumeration.problem`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import numpy as np
 from pymatgen.core import Structure
@@ -93,30 +93,6 @@ def build(problem: Problem, cells: list[Cell]) -> Orderings:
     return Orderings(problem.parent, problem.sites, problem.species,
                      np.array([cell.hnf for cell in cells], dtype=np.int64).reshape(-1, 3, 3),
                      np.concatenate(index) if index else np.zeros(0, dtype=np.int64), table)
-
-
-def iter_labelings(parent: Structure, sizes: Iterable[int] | int, concentrations=None, symprec: float = 1e-3,
-                   min_distance: float | None = None,
-                   max_rows: int | None = DEFAULT_MAX_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Stream the symmetry-distinct orderings one supercell at a time.
-
-    Arguments as :func:`enumerate_labelings`.
-
-    Yields
-    ------
-    hnf, labels
-        A lower-triangular HNF ``(3, 3)`` and an ``(k, N * d)`` int8 table of its
-        orderings (label ``l`` of column ``c`` is ``species[c % d][l]`` of
-        :func:`almat.orderings.disorder_of`), rows in increasing order; sizes and
-        supercells in increasing order.
-    """
-    max_rows = check_count_option("max_rows", max_rows, none_ok=True)
-    problem = setup(parent, sizes, concentrations, symprec, min_distance)
-    for cell in plan(problem, max_rows):
-        m = cell.n * len(problem.sites)
-        labels = np.empty((cell.count, m), dtype=np.int8)
-        _fill(problem, cell, labels.reshape(-1), m)
-        yield cell.hnf, labels
 
 
 def enumerate_labelings(parent: Structure, sizes: Iterable[int] | int, concentrations=None,

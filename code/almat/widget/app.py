@@ -362,14 +362,6 @@ class LabelingApp:
         self.ui.compute_button.description = "computing…" if busy else self.campaign.oracle.action
         self._update_buttons()
 
-    def message_texts(self) -> list[str]:
-        """The messages shown now, oldest first."""
-        return self.ui.message_texts()
-
-    def last_message_is_error(self) -> bool:
-        """Whether the newest message reports an error or a refusal."""
-        return self.ui.last_level() == "error"
-
     @property
     def budget(self) -> int | None:
         """The campaign's budget (it owns it); setting it here sets the campaign's and redraws."""
