@@ -8,6 +8,7 @@ its public ``__init__``.
 import ast
 import builtins
 import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -157,3 +158,32 @@ def test_every_deliberate_refusal_is_an_almat_error():
                 if isinstance(raised, ast.Name) and isinstance(getattr(builtins, raised.id, None), type):
                     found.add((path.relative_to(PACKAGE).as_posix(), raised.id, node.lineno))
     assert {(path, name) for path, name, _ in found} <= set(BUILTIN_RAISES_ALLOWED), sorted(found)
+
+
+#: Where the number 2.0 may appear in code or messages, and what it is there (not the Li-Li cutoff).
+TWO_ALLOWED = {
+    "structures.py": "MIN_LI_LI itself, the cutoff's one home",
+    "acquisition.py": "the default kappa of the lower confidence bound",
+    "features.py": "the default shell edges of LiLiDistanceFeaturizer, 0-2-3-4-5 Å",
+}
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    return {id(node.body[0].value) for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+
+
+def test_the_li_li_cutoff_has_one_home():
+    """2.0 (Å) is written once, as structures.MIN_LI_LI; code and messages use the constant."""
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        skip = _docstrings(tree)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Constant) or id(node) in skip:
+                continue
+            if (type(node.value) is float and node.value == 2.0) or (
+                    isinstance(node.value, str) and re.search(r"(?<![\d.])2\.0(?![\d])", node.value)):
+                found.add((path.relative_to(PACKAGE).as_posix(), node.lineno))
+    assert {path for path, _ in found} <= set(TWO_ALLOWED), sorted(found)
