@@ -439,19 +439,22 @@ def test_compare_strategies_curves(pool, features, new):
     curves = compare_strategies(pool, ["greedy", "random"], seeds=2, n_labels=12,
                                 features=features, n_initial=4, mae=True)
     assert len(curves) == 2 * 2 * 12
-    assert list(curves.columns) == ["strategy", "seed", "n_labels", "label", "best", "regret", "mae"]
+    assert list(curves.columns) == ["strategy", "seed", "n_labels", "energy", "best", "regret_meV",
+                                   "mae_meV"]
     for (strategy, seed), run in curves.groupby(["strategy", "seed"]):
         assert run["n_labels"].tolist() == list(range(1, 13))
         assert np.all(np.diff(run["best"]) <= 0)
         # regret in meV/atom against the hand-known lowest synthetic energy
-        assert np.allclose(run["regret"], 1000 * (run["best"] - ENERGIES[LOWEST]))
-        assert np.isnan(run["mae"].iloc[0])  # one label: no surrogate yet
-        assert (run["mae"].iloc[1:] >= 0).all()
+        assert np.allclose(run["regret_meV"], 1000 * (run["best"] - ENERGIES[LOWEST]))
+        assert np.isnan(run["mae_meV"].iloc[0])  # one label: no surrogate yet
+        assert (run["mae_meV"].iloc[1:] >= 0).all()
         # the same campaign run by hand gives the same curve
         alone = new(TableOracle(), strategy=strategy, seed=seed, n_initial=4, budget=12)
         alone.run(12)
         assert np.array_equal(alone.best_so_far()["best"].to_numpy(), run["best"].to_numpy())
-        assert np.array_equal(alone.labelled["label"].to_numpy(), run["label"].to_numpy())
+        assert np.array_equal(alone.labelled["label"].to_numpy(), run["energy"].to_numpy())
+        # one unit per name: the column is in meV/atom, regret() in eV/atom
+        assert run["regret_meV"].iloc[-1] == pytest.approx(1000 * regret(alone), abs=1e-9)
 
 
 def test_a_precomputed_feature_matrix_is_used_as_given(pool, features):

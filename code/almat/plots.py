@@ -419,14 +419,14 @@ def plot_parity(y_true: Sequence[float], y_pred: Sequence[float],
 
 #: Axis labels of the metrics a benchmark table usually holds.
 METRIC_LABELS = {
-    "regret": "best found − pool minimum (meV/atom)",
+    "regret_meV": "best found − pool minimum (meV/atom)",
     "best": "best energy found (eV/atom)",
-    "mae": "MAE (meV/atom)",
+    "mae_meV": "MAE (meV/atom)",
 }
 
 
 def plot_strategy_curves(df: pd.DataFrame, ax: Axes | None = None, *, x: str = "n_labels",
-                         y: str = "regret", by: str = "strategy",
+                         y: str = "regret_meV", by: str = "strategy",
                          band: tuple[float, float] = (0.25, 0.75),
                          ylabel: str | None = None) -> Axes:
     """Median and inter-quantile band of a metric per strategy, over seeds.
@@ -450,7 +450,7 @@ def plot_strategy_curves(df: pd.DataFrame, ax: Axes | None = None, *, x: str = "
         Lower and upper quantile of the shaded band (the quartiles by default).
     ylabel
         Y-axis label; taken from :data:`METRIC_LABELS` for known metrics
-        (``regret`` and ``mae`` in meV/atom, ``best`` in eV/atom). Values are
+        (``regret_meV`` and ``mae_meV`` in meV/atom, ``best`` in eV/atom). Values are
         drawn as given: convert units before plotting.
 
     Returns
