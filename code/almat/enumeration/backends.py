@@ -99,9 +99,9 @@ def reference_table(structure: Structure, sizes: Sequence[int], backend: str,
 
 
 def canonical_order(table: Orderings) -> np.ndarray:
-    """Row order by cell size, supercell (HNF) and labels, as the fast backend emits rows."""
+    """Row order by cell size, supercell (HNF) and occupations, as the fast backend emits rows."""
     keys = np.concatenate(
-        [table.cell_sizes[:, None], table.hnfs[table.hnf_index].reshape(len(table), 9), table.labels],
+        [table.cell_sizes[:, None], table.hnfs[table.hnf_index].reshape(len(table), 9), table.occupations],
         axis=1,
     )
     return np.lexsort(keys.T[::-1])

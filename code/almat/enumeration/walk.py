@@ -123,7 +123,7 @@ def enumerate_labelings(parent: Structure, sizes: Iterable[int] | int, concentra
     Returns
     -------
     Orderings
-        Sorted by cell size, then HNF, then label row. Superperiodic orderings and
+        Sorted by cell size, then HNF, then occupation row. Superperiodic orderings and
         orderings equivalent under the space group and lattice translations appear once.
 
     Raises
@@ -137,7 +137,7 @@ def enumerate_labelings(parent: Structure, sizes: Iterable[int] | int, concentra
 
 
 def _fill(problem: Problem, cell: Cell, out: np.ndarray, width: int) -> None:
-    """Enumerate the orderings of one supercell into ``out`` (flat, row stride ``width``), output labels."""
+    """Enumerate the orderings of one supercell into ``out`` (flat, row stride ``width``), as output occupations."""
     lo, hi = problem.bounds(cell.n)
     nlab, counter, occupied, cap = _position_tables(problem, cell.n, lo)
     src, is_translation = _group(cell.perms, cell.is_translation)
