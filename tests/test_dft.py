@@ -345,14 +345,14 @@ def test_the_oracle_reads_the_energy_per_atom(dft, pool, lowest):
     i = pool.ids.index(lowest[1])
     write_vasprun(dft / lowest[1], -4.1234)
     label = DFTOracle(dft).label(pool, i)
-    assert label.value == pytest.approx(-4.1234, abs=1e-9)
+    assert label.energy == pytest.approx(-4.1234, abs=1e-9)
     assert not label.skipped and label.source == "VASP 6.4.2 PBE (MPRelaxSet)"
 
 
 def test_the_oracle_searches_several_folders(dft, tmp_path, pool, lowest):
     write_vasprun(dft / lowest[2], -4.2)
     oracle = DFTOracle([tmp_path / "elsewhere", dft])
-    assert oracle.label(pool, pool.ids.index(lowest[2])).value == pytest.approx(-4.2, abs=1e-9)
+    assert oracle.label(pool, pool.ids.index(lowest[2])).energy == pytest.approx(-4.2, abs=1e-9)
 
 
 def _another_candidates_run(dft, lowest):

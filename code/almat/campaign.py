@@ -385,7 +385,7 @@ class Campaign:
             return self.ledger.add("skip", query, by=oracle.name, source=oracle.name, reason=refusal.reason)
         if answer.skipped:
             return self.ledger.add("skip", query, by=oracle.name, source=answer.source, reason=answer.reason)
-        return self.ledger.add("label", query, by=oracle.name, source=answer.source, label=answer.value)
+        return self.ledger.add("label", query, by=oracle.name, source=answer.source, label=answer.energy)
 
     def run(self, n: int) -> pd.DataFrame:
         """Do up to ``n`` steps, fewer if the budget or the pool runs out; returns their history rows."""
