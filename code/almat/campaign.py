@@ -20,6 +20,12 @@ numbers of each round are drawn from ``numpy.random.default_rng([seed,
 number of events so far])``, so they depend on the record, not on what the
 Python process did before. How well a campaign does is measured by
 :mod:`almat.evaluation`.
+
+:meth:`Campaign.run_batch` labels ``k`` candidates per round, in parallel on
+a Dask cluster when the oracle can run there (see :mod:`almat.batches`). The
+picks of a round are saved before any is labelled, and each label as it
+arrives; a campaign created again from the file first finishes the round's
+pending picks, so a killed round costs only the labels that were running.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import numbers
 import os
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -37,9 +44,11 @@ from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
 from almat.acquisition import STRATEGIES, Strategy, as_strategy
+from almat.batches import DEFAULT_BATCH_METHOD, ask, check_batch, label_batch, oracle_name
 from almat.features import ClusterVectorFeaturizer, as_featurizer
 from almat.ledger import HISTORY_COLUMNS, CampaignError, Ledger, Query
-from almat.oracles import CHGNetOracle, Oracle, OracleRefusal
+from almat.oracles import CHGNetOracle, Label, Oracle
+from almat.parallel import check_scheduler, dask_client
 from almat.pool import Pool
 from almat.surrogates import BayesianClusterExpansion
 
@@ -255,14 +264,17 @@ class Campaign:
             if self.n_labels < MIN_LABELS_TO_FIT:
                 model, mu, sigma = None, np.full(n, np.nan), np.full(n, np.nan)
             else:
-                idx, y = self.ledger.labelled_indices(), self.ledger.labelled_energies()
-                # Matrices of tens of rows: BLAS threads cost more than they save (4x here).
-                with threadpool_limits(limits=1, user_api="blas"):
-                    model = clone(self._surrogate).fit(self.features[idx], y)
-                    mu, sigma = model.predict(self.features, return_std=True)
-                mu, sigma = np.asarray(mu, dtype=float), np.asarray(sigma, dtype=float)
+                model, mu, sigma = self._fit_predict(*self.ledger.labels_in_pick_order())
             self._fit = (n_events, model, mu, sigma)
         return self._fit[1:]
+
+    def _fit_predict(self, idx: np.ndarray, y: np.ndarray) -> tuple[object, np.ndarray, np.ndarray]:
+        """A clone of the surrogate fitted to energies ``y`` of candidates ``idx``, and its prediction."""
+        # Matrices of tens of rows: BLAS threads cost more than they save (4x here).
+        with threadpool_limits(limits=1, user_api="blas"):
+            model = clone(self._surrogate).fit(self.features[idx], y)
+            mu, sigma = model.predict(self.features, return_std=True)
+        return model, np.asarray(mu, dtype=float), np.asarray(sigma, dtype=float)
 
     @property
     def model(self):
@@ -283,8 +295,12 @@ class Campaign:
         """The candidate to label next, without labelling it.
 
         The answer stays the same until a label, skip or undo is recorded or
-        the strategy changes, so it can be shown before it is labelled.
+        the strategy changes, so it can be shown before it is labelled. While
+        a batch is open (see :meth:`run_batch`), it is the batch's next pending pick.
         """
+        pending = self.ledger.pending()
+        if pending:
+            return pending[0]
         n_events = len(self.ledger.events)
         if self._query is None or self._query[0] != n_events:
             self._check_budget()
@@ -293,18 +309,8 @@ class Campaign:
                 raise CampaignError("Every candidate of the pool is labelled or skipped; nothing is left.")
             rng = np.random.default_rng([self.seed, n_events])
             n, n_first = self.n_labels, max(self.n_initial, MIN_LABELS_TO_FIT)
-            if n < n_first and self.initial == "random":
-                query = self._candidate(
-                    int(rng.choice(available)), "initial",
-                    f"Random pick for initial label {n + 1} of {n_first} (seed {self.seed}).", n_events)
-            elif n < n_first:
-                cheap = _cheap_energies(self.pool, self.initial)
-                i = int(available[np.argmin(cheap[available])])
-                name = _CHEAP_NAMES.get(self.initial, self.initial)
-                query = self._candidate(
-                    i, "cheap ranking",
-                    f"Cheap ranking: the lowest {name} of the unlabelled candidates ({cheap[i]:.4f} "
-                    f"eV/atom), head-start label {n + 1} of {n_first}.", n_events)
+            if n < n_first:
+                query = self._initial_pick(available, rng, n + 1, n_events)
             else:
                 _, mu, sigma = self._fitted()
                 best = float(self.ledger.labelled_energies().min())
@@ -314,6 +320,95 @@ class Campaign:
                                         n_events)
             self._query = (n_events, query)
         return self._query[1]
+
+    def _initial_pick(self, available: np.ndarray, rng: np.random.Generator, number: int,
+                      n_events: int) -> Query:
+        """Initial label ``number`` (1, 2, ...): the next cheapest candidate, or a random one."""
+        n_first = max(self.n_initial, MIN_LABELS_TO_FIT)
+        which = (f"label {number} of {n_first}" if number <= n_first else
+                 f"label {number}, as the surrogate needs {MIN_LABELS_TO_FIT} labels before it is fitted")
+        if self.initial == "random":
+            return self._candidate(int(rng.choice(available)), "initial",
+                                   f"Random pick for initial {which} (seed {self.seed}).", n_events)
+        cheap = _cheap_energies(self.pool, self.initial)
+        i = int(available[np.argmin(cheap[available])])
+        name = _CHEAP_NAMES.get(self.initial, self.initial)
+        return self._candidate(i, "cheap ranking",
+                               f"Cheap ranking: the lowest {name} of the unlabelled candidates "
+                               f"({cheap[i]:.4f} eV/atom), head-start {which}.", n_events)
+
+    def suggest_batch(self, k: int, method: str = DEFAULT_BATCH_METHOD) -> list[Query]:
+        """The next ``k`` candidates to label as one batch, without labelling them.
+
+        The first is :meth:`suggest`'s pick, so a batch of 1 is the sequential
+        campaign's. The others are picked as ``method`` says (see
+        :mod:`almat.batches`); during the head start, and until the surrogate
+        has its first labels, they are the next ones of the initial picks (the
+        next cheapest). Fewer than ``k`` when the budget or the pool runs out.
+        Each pick's ``mu`` and ``sigma`` are those of the surrogate fitted to the
+        labels; its ``reason`` gives the numbers the method saw.
+        While a batch is open (recorded, not all labelled), its pending picks
+        are returned instead.
+
+        Parameters
+        ----------
+        k
+            Number of candidates.
+        method
+            ``"believer"``, ``"liar"`` or ``"thompson"``.
+        """
+        k, method = check_batch(k, method)
+        pending = self.ledger.pending()
+        if pending:
+            return pending
+        picks = [self.suggest()]  # refuses a spent budget or an empty pool
+        n, n_events = self.n_labels, len(self.ledger.events)
+        taken = self.ledger.taken()
+        taken[picks[0].index] = True
+        k = min(k, len(picks) + int((~taken).sum()), k if self.budget is None else self.budget - n)
+        model, mu, sigma = self._fitted()
+        idx, y = self.ledger.labels_in_pick_order()
+        fantasise = method != "thompson" and n >= MIN_LABELS_TO_FIT
+        lie = float(y.max()) if fantasise and method == "liar" else None
+        fitted = True  # mu and sigma are those of the model fitted to y, fantasies included
+        for j in range(1, k):
+            if fantasise:  # the previous pick counts as labelled, with its fantasy energy
+                if not fitted:
+                    _, mu, sigma = self._fit_predict(idx, y)
+                i = picks[-1].index
+                idx, y = np.append(idx, i), np.append(y, mu[i] if lie is None else lie)
+                fitted = False
+            available = np.flatnonzero(~taken)
+            rng = np.random.default_rng([self.seed, n_events, j])
+            where = f"batch pick {j + 1} of {k}"
+            if n + j < max(self.n_initial, MIN_LABELS_TO_FIT) or n < MIN_LABELS_TO_FIT:
+                query = self._initial_pick(available, rng, n + j + 1, n_events)
+            elif method == "thompson":
+                if not hasattr(model, "sample_y"):
+                    raise CampaignError(
+                        f"method='thompson' needs a surrogate with sample_y(X, n_samples, random_state); "
+                        f"{type(model).__name__} has none. Use method='believer'.")
+                draw = model.sample_y(self.features, 1, random_state=rng)[:, 0]
+                i = int(available[np.argmin(draw[available])])
+                query = self._candidate(i, "thompson",
+                                        f"Thompson sampling: the lowest energy in a draw from the "
+                                        f"surrogate's posterior ({draw[i]:.4f} eV/atom; μ = {mu[i]:.4f} "
+                                        f"eV/atom, σ = {sigma[i] * 1000:.1f} meV/atom), {where}.", n_events)
+            else:
+                if not fitted:
+                    _, mu, sigma = self._fit_predict(idx, y)
+                    fitted = True
+                best = float(y.min())
+                scores = self._strategy(mu[available], sigma[available], best=best, rng=rng)
+                i = int(available[np.argmax(scores)])
+                fantasy = ("its predicted energy (kriging believer)" if lie is None else
+                           f"the highest label, {lie:.4f} eV/atom (constant liar)")
+                query = self._candidate(i, self.strategy,
+                                        f"{self._strategy.explain(mu[i], sigma[i], best)} In this {where}, "
+                                        f"each earlier pick counts as labelled with {fantasy}.", n_events)
+            picks.append(query)
+            taken[query.index] = True
+        return picks
 
     def _check_budget(self) -> None:
         if self.budget is not None and self.n_labels >= self.budget:
@@ -337,12 +432,11 @@ class Campaign:
             The new row of :attr:`history`.
         """
         query = self.suggest()
-        name = getattr(self.oracle, "name", type(self.oracle).__name__)
-        try:
-            answer = (self.oracle.label(self.pool, query.index) if on_step is None
-                      else self.oracle.label(self.pool, query.index, on_step=on_step))
-        except OracleRefusal as refusal:
-            return self.ledger.add("skip", query, by=name, source=name, reason=refusal.reason)
+        return self._record(query, ask(self.oracle, self.pool, query.index, on_step))
+
+    def _record(self, query: Query, answer: Label) -> pd.Series:
+        """Record the oracle's answer for a pick: a label, or a skip with its reason."""
+        name = oracle_name(self.oracle)
         if answer.skipped:
             return self.ledger.add("skip", query, by=name, source=answer.source, reason=answer.reason)
         return self.ledger.add("label", query, by=name, source=answer.source, label=answer.value)
@@ -354,6 +448,67 @@ class Campaign:
             if self.done:
                 break
             rows.append(self.step())
+        return pd.DataFrame(rows, columns=HISTORY_COLUMNS).reset_index(drop=True)
+
+    def run_batch(self, k: int, rounds: int = 1, *, method: str = DEFAULT_BATCH_METHOD,
+                  scheduler: str | None = None, n_workers: int | None = None, in_process: bool = False,
+                  progress: bool = True) -> pd.DataFrame:
+        """Label up to ``rounds`` batches of ``k`` candidates; returns the history rows of the labels.
+
+        Each round picks ``k`` candidates (:meth:`suggest_batch`), saves the
+        picks in the labels file, then has the oracle label them; every label
+        is saved as it arrives. An oracle whose ``parallel`` attribute is true
+        labels on ``dask.distributed``, one task per pick; any other labels
+        the picks one by one here. A batch left open (the kernel died
+        mid-round) is finished first, as the first round, without picking it
+        again. Stops early when the budget or the pool is spent.
+
+        Parameters
+        ----------
+        k
+            Candidates per round.
+        rounds
+            Number of rounds.
+        method
+            How the picks after the first are chosen: ``"believer"``,
+            ``"liar"`` or ``"thompson"`` (see :mod:`almat.batches`).
+        scheduler
+            Address of a running Dask scheduler (``"tcp://host:8786"``); ``None``
+            starts a ``LocalCluster`` on this machine for the length of the call,
+            as ``almat build-pool`` does (:func:`almat.parallel.local_cluster`).
+        n_workers
+            Worker processes of that ``LocalCluster``; one per core by default.
+        in_process
+            Label here, one by one, even with an oracle that could run on Dask.
+        progress
+            Show a progress bar for each round.
+
+        Raises
+        ------
+        SchedulerError
+            A malformed ``scheduler`` address or none answering there; nothing is recorded.
+        LabellingInterrupted
+            The scheduler was lost mid-round; the labels that arrived are saved.
+        """
+        k, method = check_batch(k, method)
+        if not isinstance(rounds, numbers.Integral) or rounds < 0:
+            raise CampaignError(f"rounds must be a non-negative integer; got {rounds!r}.")
+        parallel = bool(getattr(self.oracle, "parallel", False)) and not in_process
+        if parallel and scheduler:
+            check_scheduler(scheduler, connect=False)  # a typo costs nothing, not even a cluster
+        rows = []
+        work = (not self.done or self.ledger.pending()) and rounds
+        with dask_client(scheduler, n_workers) if parallel and work else nullcontext() as client:
+            for _ in range(int(rounds)):
+                picks = self.ledger.pending()
+                if not picks:
+                    if self.done:
+                        break
+                    picks = self.ledger.record_batch(self.suggest_batch(k, method), method)
+                desc = f"batch {self.ledger.batches[-1]['batch']}"
+                for query, answer in label_batch(self.oracle, self.pool, picks, client,
+                                                 progress=progress, desc=desc):
+                    rows.append(self._record(query, answer))
         return pd.DataFrame(rows, columns=HISTORY_COLUMNS).reset_index(drop=True)
 
     def submit(self, value: Any, source: str = "human", index: int | None = None) -> pd.Series:

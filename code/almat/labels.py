@@ -2,7 +2,7 @@
 
 The first line is a header naming the pool and its fingerprint, the seed and
 the strategy; each further line is one event of the :class:`~almat.ledger.Ledger`
-(``label``, ``skip``, ``undo``, ``strategy``). The file is an exclusive
+(``label``, ``skip``, ``undo``, ``strategy``, ``batch``). The file is an exclusive
 :class:`~almat.journal.Journal`: locked while it is created, read or appended
 to, a line appended only when the file holds exactly what this campaign last
 saw (a second kernel on the file is refused), and acknowledged only once it
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from almat.pool import Pool
 
 #: Version of the labels file layout, written in its header (2 added ``strategy`` lines, 3 the
-#: journal's ``kind`` and checksums).
-FILE_FORMAT = 3
+#: journal's ``kind`` and checksums, 4 ``batch`` lines).
+FILE_FORMAT = 4
 #: Environment variable naming the folder that :func:`labels_file` uses.
 LABELS_DIR_VARIABLE = "ALMAT_LABELS_DIR"
 

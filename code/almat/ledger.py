@@ -13,7 +13,12 @@ the ledger keeps the record and says which labels count. The events are
 ``undo``
     the label or skip of an earlier step (``undoes``) no longer counts;
 ``strategy``
-    picks use another query strategy from now on (not a step).
+    picks use another query strategy from now on (not a step);
+``batch``
+    the picks of one round of several candidates, recorded before any of them
+    is labelled (not a step). While the batch is open, a label or skip of one
+    of its picks holds, whichever of the others came back first; any other
+    label, skip or undo closes it.
 
 With a ``path`` each event is appended to a labels file (:mod:`almat.labels`)
 before it is acknowledged. Nothing is ever rewritten: a wrong label is undone
@@ -27,6 +32,7 @@ import numbers
 import os
 import threading
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +63,8 @@ HISTORY_COLUMNS = ["step", "event", "index", "id", "cell_size", "strategy", "mu"
                    "label", "labelled_by", "source", "reason", "undoes", "time"]
 #: Columns of :attr:`Ledger.labelled`.
 LABELLED_COLUMNS = ["index", "id", "cell_size", "label", "labelled_by", "step"]
+#: What a ``batch`` event keeps of each pick (a :class:`Query` without its binding).
+PICK_FIELDS = ("index", "id", "cell_size", "strategy", "mu", "sigma", "reason")
 
 
 class CampaignError(AlmatError, ValueError):
@@ -140,6 +148,10 @@ class Query:
         Number of events recorded when it was suggested; ``None`` for a pick
         made by hand, which holds in any state. :meth:`Ledger.add` refuses a
         suggestion made before the latest event.
+    batch
+        Number (1, 2, ...) of the batch that recorded this pick
+        (:meth:`Ledger.record_batch`), or ``None``. Such a pick holds while its
+        batch is open, however many of the batch's labels came first.
     """
 
     index: int
@@ -150,6 +162,7 @@ class Query:
     strategy: str
     reason: str
     n_events: int | None = None
+    batch: int | None = None
 
 
 class Ledger:
@@ -175,6 +188,8 @@ class Ledger:
     strategy
         The strategy recorded last (header or ``strategy`` line); None for a
         file written before strategies were recorded.
+    batches
+        Every ``batch`` event in order (the picks of each batch).
 
     Raises
     ------
@@ -198,6 +213,9 @@ class Ledger:
         self.events: list[dict] = []
         self._label_steps: dict[int, int] = {}  # candidate index -> step of its label event
         self._skip_steps: dict[int, int] = {}  # candidate index -> step of its skip event
+        self.batches: list[dict] = []
+        self._open: dict | None = None  # the last batch while open: its picks' positions, those pending
+        self._slots: dict[int, int] = {}  # candidate index -> place of its label in pick order
         self._lock = threading.RLock()  # one check-and-write at a time, whichever thread calls
         self.journal = None if path is None else LabelsJournal(path, pool, seed, strategy)
         if self.journal is not None:
@@ -221,6 +239,18 @@ class Ledger:
     def labelled_energies(self) -> np.ndarray:
         """Energies (eV/atom) of the labels that count, aligned with :meth:`labelled_indices`."""
         return np.array([self.events[s - 1]["label"] for s in self._label_steps.values()], dtype=float)
+
+    def labels_in_pick_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pool indices and energies (eV/atom) of the labels that count, in the order they were picked.
+
+        That is the order they were given, except that the labels of one batch
+        come in the order the batch picked them, whichever came back first: a
+        model fitted to them does not depend on the order of arrival.
+        """
+        steps = self._label_steps
+        order = sorted(steps, key=lambda i: (self._slots[i], steps[i]))
+        return (np.array(order, dtype=int),
+                np.array([self.events[steps[i] - 1]["label"] for i in order], dtype=float))
 
     def taken(self) -> np.ndarray:
         """Boolean mask over the pool: labelled or skipped."""
@@ -295,7 +325,14 @@ class Ledger:
             A skip of a candidate that is labelled or skipped already.
         """
         with self._lock:
-            if query.n_events is not None and query.n_events != len(self.events):
+            if query.batch is not None:
+                if self._open is None or self.batches[-1]["batch"] != query.batch \
+                        or query.index not in self._open["pending"]:
+                    raise StaleQueryError(
+                        f"Candidate {query.id} was picked in batch {query.batch}, which is closed (a "
+                        f"label, skip or undo outside it came since), so this {kind} is not recorded. "
+                        "Look at the candidate shown now and label or skip that one.")
+            elif query.n_events is not None and query.n_events != len(self.events):
                 raise StaleQueryError(
                     f"Candidate {query.id} was suggested before step {len(self.events)} was "
                     f"recorded, so this {kind} is not recorded. Look at the candidate shown now "
@@ -343,6 +380,80 @@ class Ledger:
                                           "after_step": len(self.events), "time": now()}])
                 self.strategy = name
 
+    def record_batch(self, picks: Sequence[Query], method: str) -> list[Query]:
+        """Record the picks of a batch before any of them is labelled; returns them bound to it.
+
+        Parameters
+        ----------
+        picks
+            Distinct candidates, none labelled or skipped, all suggested in the
+            current state (``n_events`` is the number of events now).
+        method
+            How the batch was picked, e.g. ``"believer"``; kept in the file.
+
+        Returns
+        -------
+        list of Query
+            The picks with ``batch`` set: :meth:`add` takes each of them while the batch is open.
+
+        Raises
+        ------
+        StaleQueryError
+            A pick was suggested before the latest event. Nothing is recorded.
+        CampaignError
+            No picks, a repeated or taken candidate, or a batch still open. Nothing is recorded.
+        """
+        with self._lock:
+            if self._open is not None:
+                raise CampaignError(
+                    f"Batch {self.batches[-1]['batch']} still has {len(self._open['pending'])} picks to "
+                    "label; label or skip them first (Campaign.run_batch does so before a new batch).")
+            indices = [q.index for q in picks]
+            if not indices:
+                raise CampaignError("A batch needs at least one pick.")
+            if any(q.n_events != len(self.events) for q in picks):
+                raise StaleQueryError(
+                    f"These picks were suggested before step {len(self.events)} was recorded, so the "
+                    "batch is not recorded. Suggest a batch again.")
+            if len(set(indices)) < len(indices) or self.taken()[indices].any():
+                raise CampaignError(
+                    f"A batch picks each candidate once, among those not labelled or skipped; "
+                    f"got candidates {', '.join(q.id for q in picks)}.")
+            event = {"type": "batch", "batch": len(self.batches) + 1, "after_step": len(self.events),
+                     "method": str(method),
+                     "picks": [{k: _json_float(getattr(q, k)) if k in ("mu", "sigma") else getattr(q, k)
+                                for k in PICK_FIELDS} for q in picks], "time": now()}
+            if self.journal is not None:
+                self.journal.append([event])
+            self._open_batch(event)
+            return self.pending()
+
+    def pending(self) -> list[Query]:
+        """The picks of the open batch not labelled or skipped yet, in pick order; empty when none is open."""
+        if self._open is None:
+            return []
+        batch = self.batches[-1]
+        return [Query(p["index"], p["id"], p["cell_size"], _nan_if_none(p["mu"]), _nan_if_none(p["sigma"]),
+                      p["strategy"], p["reason"], batch["after_step"], batch["batch"])
+                for p in batch["picks"] if p["index"] in self._open["pending"]]
+
+    def _open_batch(self, event: dict) -> None:
+        self.batches.append(event)
+        indices = [p["index"] for p in event["picks"]]
+        self._open = {"position": {i: j for j, i in enumerate(indices)}, "pending": set(indices)}
+
+    def _follow_batch(self, event: dict) -> None:
+        """Place a label in pick order, and close the open batch when it is done or an outside event comes."""
+        index, opened = event["index"], self._open
+        in_batch = opened is not None and event["type"] != "undo" and index in opened["pending"]
+        if event["type"] == "label":
+            self._slots[index] = (self.batches[-1]["after_step"] + 1 + opened["position"][index]
+                                  if in_batch else event["step"])
+        if in_batch:
+            opened["pending"].discard(index)
+        if opened is not None and (not in_batch or not opened["pending"]):
+            self._open = None
+
     def _write(self, record: dict) -> pd.Series:
         event = {"type": record.pop("type"), "step": len(self.events) + 1, **record, "time": now()}
         if self.journal is not None:
@@ -351,6 +462,7 @@ class Ledger:
         return history_frame([event]).iloc[0]
 
     def _apply(self, event: dict) -> None:
+        self._follow_batch(event)
         index, step = event["index"], event["step"]
         if event["type"] == "label":
             self._skip_steps.pop(index, None)
@@ -423,8 +535,10 @@ class Ledger:
                 return "a strategy change that names no strategy"
             self.strategy = event["strategy"]
             return None
+        if event.get("type") == "batch":
+            return self._replay_batch(event)
         if event.get("type") not in ("label", "skip", "undo"):
-            return "not a label, skip, undo or strategy event"
+            return "not a label, skip, undo, strategy or batch event"
         if event.get("step") != len(self.events) + 1:
             return f"step {event.get('step')} where {len(self.events) + 1} was expected"
         index = event.get("index")
@@ -445,3 +559,29 @@ class Ledger:
                 return f"undoes step {target!r}, which is not a label or skip that still counts"
         self._apply(event)
         return None
+
+    def _replay_batch(self, event: dict) -> str | None:
+        """Open a batch read from the file, or say why it cannot be (one phrase)."""
+        number, picks = event.get("batch"), event.get("picks")
+        if number != len(self.batches) + 1 or event.get("after_step") != len(self.events):
+            return (f"batch {number!r} after step {event.get('after_step')!r} where batch "
+                    f"{len(self.batches) + 1} after step {len(self.events)} was expected")
+        if self._open is not None:
+            return f"batch {number} starts while batch {number - 1} is still open"
+        if not isinstance(picks, list) or not picks or not all(isinstance(p, dict) for p in picks) \
+                or any(set(PICK_FIELDS) - set(p) for p in picks):
+            return f"batch {number} has no list of picks with {', '.join(PICK_FIELDS)}"
+        taken, seen = self.taken(), set()
+        for p in picks:
+            index = p["index"]
+            if not isinstance(index, int) or not 0 <= index < len(self.pool) or self.pool.ids[index] != p["id"]:
+                return f"batch {number} picks candidate {p['id']!r} at index {index!r}, which is not in this pool"
+            if taken[index] or index in seen:
+                return f"batch {number} picks candidate {p['id']}, which is taken or picked twice"
+            seen.add(index)
+        self._open_batch(event)
+        return None
+
+
+def _nan_if_none(x: float | None) -> float:
+    return math.nan if x is None else float(x)

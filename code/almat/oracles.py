@@ -100,6 +100,7 @@ class CHGNetOracle:
     """
 
     name = "chgnet"
+    parallel = True
 
     def __init__(self, model=None, cache=True):
         self.model = model
@@ -151,6 +152,7 @@ class RelaxedCHGNetOracle:
     """
 
     name = "chgnet-relaxed"
+    parallel = True
 
     def __init__(self, settings: RelaxSettings = RelaxSettings(),
                  cache: str | Path | None = "default", model=None):
@@ -266,6 +268,8 @@ class TableOracle:
     name
         Recorded as ``labelled_by`` in the campaign history.
     """
+
+    parallel = True
 
     def __init__(self, values: str | pd.Series | np.ndarray | list[float] | None = None,
                  name: str = "table"):
