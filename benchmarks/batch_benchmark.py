@@ -76,15 +76,11 @@ def spent(campaign: Campaign, threshold: float) -> tuple[int | None, int | None]
 
     The labels paid for are all those of the rounds up to and including the one that found it.
     """
-    labelled = campaign.labelled
-    first = labels_to_reach(labelled["label"], threshold)
-    if first is None:
+    rounds = campaign.best_by_batch()
+    found = rounds[rounds["best"] <= threshold + 1e-12]
+    if found.empty:
         return None, None
-    step = int(labelled["step"].iloc[first - 1])
-    batches = campaign.ledger.batches
-    number = max(b["batch"] for b in batches if b["after_step"] < step)
-    end = batches[number - 1]["after_step"] + len(batches[number - 1]["picks"])
-    return int((labelled["step"] <= end).sum()), number
+    return int(found["n_labels"].iloc[0]), int(found["batch"].iloc[0])
 
 
 def count_run(pool, features, k: int, method: str, seed: int, budget: int) -> dict:

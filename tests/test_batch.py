@@ -168,6 +168,14 @@ def test_the_budget_and_the_pool_cut_the_last_batch(pool, X):
         campaign.suggest_batch(K)
 
 
+def test_best_by_batch_counts_whole_rounds(pool, reference):
+    rounds = reference.best_by_batch()
+    picks = [[p["index"] for p in b["picks"]] for b in reference.ledger.batches]
+    best = np.minimum.accumulate([pool.energies[batch].min() for batch in picks])
+    assert rounds["batch"].tolist() == [1, 2, 3] and rounds["n_labels"].tolist() == [4, 8, 12]
+    assert np.allclose(rounds["best"], best)
+
+
 @pytest.mark.parametrize("k,method,words", [(0, "believer", "positive integer"), (2.5, "believer", "positive"),
                                             (True, "believer", "positive"), (2, "greedy", "Unknown batch method")])
 def test_bad_batch_sizes_and_methods_are_refused_in_one_line(pool, X, tmp_path, k, method, words):

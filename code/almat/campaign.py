@@ -582,3 +582,7 @@ class Campaign:
     def best_so_far(self) -> pd.DataFrame:
         """Lowest label found against the number of labels (see :meth:`almat.ledger.Ledger.best_so_far`)."""
         return self.ledger.best_so_far()
+
+    def best_by_batch(self) -> pd.DataFrame:
+        """Lowest label found by the end of each batch (see :meth:`almat.ledger.Ledger.best_by_batch`)."""
+        return self.ledger.best_by_batch()

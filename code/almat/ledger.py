@@ -517,6 +517,22 @@ class Ledger:
         return pd.DataFrame({"n_labels": np.arange(1, len(labelled) + 1), "id": labelled["id"],
                              "label": labelled["label"], "best": labelled["label"].cummin()})
 
+    def best_by_batch(self) -> pd.DataFrame:
+        """Lowest label found by the end of each batch (eV/atom): what batches cost, in whole rounds.
+
+        Columns ``batch``, ``n_labels`` (labels that count, given up to the end
+        of that batch) and ``best`` (their minimum; NaN before any label). A
+        batch ends where the next one is recorded; the last ends now.
+        """
+        labelled = self.labelled
+        ends = [b["after_step"] for b in self.batches[1:]] + [len(self.events)]
+        rows = []
+        for batch, end in zip(self.batches, ends):
+            labels = labelled.loc[labelled["step"] <= end, "label"]
+            rows.append({"batch": batch["batch"], "n_labels": len(labels),
+                         "best": labels.min() if len(labels) else np.nan})
+        return pd.DataFrame(rows, columns=["batch", "n_labels", "best"])
+
     # ------------------------------------------------------------ the file
     def _replay_file(self) -> None:
         """Replay the labels file; the strategy is the one recorded last (header or strategy line)."""
