@@ -66,7 +66,7 @@ class SlowTable(TableOracle):
         super().__init__()
         self.cost = cost
 
-    def label(self, pool, index):
+    def label(self, pool, index, on_step=None):
         time.sleep(self.cost)
         return super().label(pool, index)
 

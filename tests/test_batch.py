@@ -66,7 +66,7 @@ def slow_table(delay: float, markers: Path | None = None, fail: int | None = Non
     ``time-index-pid``, and raises on candidate ``fail``. Defined here so that Dask sends it by value."""
 
     class SlowTable(TableOracle):
-        def label(self, pool, index):
+        def label(self, pool, index, on_step=None):
             if markers is not None:
                 (markers / f"{time.time_ns()}-{index}-{os.getpid()}").touch()
             if index == fail:
@@ -87,7 +87,7 @@ def lines(path: Path) -> list[dict]:
 
 def outcome(campaign: Campaign) -> tuple[list, dict]:
     """What must not depend on how the rounds went: each batch's picks, and every label by candidate."""
-    picks = [[p["index"] for p in b["picks"]] for b in campaign.ledger.batches]
+    picks = [[p["index"] for p in b["picks"]] for b in campaign.ledger.batch_book.events]
     labels = dict(zip(campaign.labelled["index"], campaign.labelled["label"]))
     return picks, labels
 
@@ -163,14 +163,14 @@ def test_thompson_draws_spread_as_the_posterior_says(pool, X):
 def test_the_budget_and_the_pool_cut_the_last_batch(pool, X):
     campaign = Campaign(pool, TableOracle(), features=X, budget=6)
     campaign.run_batch(K, 5, in_process=True, progress=False)
-    assert [len(b["picks"]) for b in campaign.ledger.batches] == [4, 2] and campaign.done
+    assert [len(b["picks"]) for b in campaign.ledger.batch_book.events] == [4, 2] and campaign.done
     with pytest.raises(CampaignError, match="budget of 6 labels is spent"):
         campaign.suggest_batch(K)
 
 
 def test_best_by_batch_counts_whole_rounds(pool, reference):
     rounds = reference.best_by_batch()
-    picks = [[p["index"] for p in b["picks"]] for b in reference.ledger.batches]
+    picks = [[p["index"] for p in b["picks"]] for b in reference.ledger.batch_book.events]
     best = np.minimum.accumulate([pool.energies[batch].min() for batch in picks])
     assert rounds["batch"].tolist() == [1, 2, 3] and rounds["n_labels"].tolist() == [4, 8, 12]
     assert np.allclose(rounds["best"], best)
@@ -192,7 +192,7 @@ def test_picks_are_saved_before_their_labels_and_a_resumed_campaign_finishes_the
     class DiesMidRound(TableOracle):
         asked: list[int] = []
 
-        def label(self, pool, index):
+        def label(self, pool, index, on_step=None):
             if len(self.asked) == K + 2:
                 raise KeyboardInterrupt  # the kernel is stopped after 2 labels of round 2
             self.asked.append(index)
@@ -205,7 +205,7 @@ def test_picks_are_saved_before_their_labels_and_a_resumed_campaign_finishes_the
     assert types == ["header", "batch"] + ["label"] * K + ["batch"] + ["label"] * 2
 
     resumed = Campaign(pool, TableOracle(), features=X, ledger_path=path)
-    recorded = [p["index"] for p in resumed.ledger.batches[1]["picks"]]
+    recorded = [p["index"] for p in resumed.ledger.batch_book.events[1]["picks"]]
     pending = [q.index for q in resumed.ledger.pending()]
     assert pending == recorded[2:] and [q.index for q in resumed.suggest_batch(K)] == pending
     assert resumed.suggest().index == pending[0]
@@ -213,7 +213,7 @@ def test_picks_are_saved_before_their_labels_and_a_resumed_campaign_finishes_the
     class Counting(TableOracle):
         asked: list[int] = []
 
-        def label(self, pool, index):
+        def label(self, pool, index, on_step=None):
             self.asked.append(index)
             return super().label(pool, index)
 
@@ -240,6 +240,22 @@ def test_a_pick_of_a_closed_batch_is_refused_and_nothing_is_recorded(pool, X, tm
     assert not campaign.ledger.pending() and campaign.suggest().batch is None
 
 
+def test_an_app_bound_to_the_open_batch_labels_its_picks_and_can_undo(pool, X):
+    """The labeling app shows campaign.suggest() and binds step/undo to it: it works through an open batch."""
+    campaign = Campaign(pool, TableOracle(), features=X)
+    picks = campaign.ledger.record_batch(campaign.suggest_batch(3), "liar")
+    shown = campaign.suggest()
+    assert shown.index == picks[0].index and shown.batch == 1
+    campaign.step(query=shown)
+    shown = campaign.suggest()  # the next pending pick, bound to the state now
+    assert shown.index == picks[1].index and shown.n_events == len(campaign.ledger.events)
+    campaign.undo(n_events=shown.n_events)  # an undo closes the batch ...
+    assert not campaign.ledger.pending()
+    with pytest.raises(StaleQueryError, match="batch 1, which is closed"):
+        campaign.step(query=shown)  # ... and a pick shown before it is refused
+    assert campaign.n_labels == 0
+
+
 def test_a_batch_line_that_picks_a_labelled_candidate_is_refused(pool, X, tmp_path):
     from almat.journal import checksum
     from almat.labels import LabelsFileError
@@ -258,12 +274,12 @@ def test_a_batch_line_that_picks_a_labelled_candidate_is_refused(pool, X, tmp_pa
 
 # ------------------------------------------------------------------- Dask
 def test_an_oracle_that_cannot_run_in_parallel_labels_here(pool, X, monkeypatch, reference):
-    import almat.campaign
+    import almat.batches
 
     def no_cluster(*args, **kwargs):
         raise AssertionError("no Dask cluster should be started")
 
-    monkeypatch.setattr(almat.campaign, "dask_client", no_cluster)
+    monkeypatch.setattr(almat.batches, "dask_client", no_cluster)
 
     class Person:  # no `parallel` attribute: labels in this process
         name = "person"
@@ -331,7 +347,7 @@ def test_the_campaign_process_killed_mid_round_resumes_as_if_never_stopped(pool,
         from almat.pool import load_pool
 
         class SlowTable(TableOracle):
-            def label(self, pool, index):
+            def label(self, pool, index, on_step=None):
                 time.sleep(0.5)
                 return super().label(pool, index)
 
@@ -360,7 +376,7 @@ def test_the_campaign_process_killed_mid_round_resumes_as_if_never_stopped(pool,
         warnings.simplefilter("ignore", TruncatedLabelsWarning)  # a kill mid-write leaves a cut line
         resumed = Campaign(pool, TableOracle(), features=X, ledger_path=path)
     pending = resumed.ledger.pending()
-    assert len(resumed.ledger.batches) == 2 and 1 <= len(pending) < K
+    assert len(resumed.ledger.batch_book.events) == 2 and 1 <= len(pending) < K
     resumed.run_batch(K, ROUNDS - 1, scheduler=cluster.scheduler_address, progress=False)
     labelled = [r["index"] for r in lines(path) if r["type"] == "label"]
     assert len(labelled) == len(set(labelled)) == K * ROUNDS

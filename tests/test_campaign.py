@@ -9,6 +9,7 @@ import functools
 import gc
 import json
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,8 @@ from almat.pool import POOL_DIR, Pool, load_pool
 from almat.enumeration import enumerate_table
 from almat.evaluation import compare_strategies, labels_to_minimum, mae, parity, regret
 from almat.labels import LabelsFileError, TruncatedLabelsWarning
-from almat.ledger import CampaignError, LabelError
+from almat.acquisition import AcquisitionError
+from almat.ledger import CampaignError, LabelError, StaleQueryError
 from almat.oracles import Label, OracleRefusal, TableOracle
 from almat.pool_build import make_pool
 from almat.surrogates import BayesianClusterExpansion
@@ -481,7 +483,7 @@ def test_a_strategy_with_options_is_named_and_explained_with_them(new):
     assert q.index == free[np.argmin(mu[free] - 0.5 * sigma[free])]
 
 
-def test_a_resumed_campaign_goes_on_with_the_strategy_recorded_last(new, tmp_path):
+def test_a_resumed_campaign_goes_on_with_the_strategy_recorded_last(new, tmp_path, capsys):
     path = tmp_path / "labels.jsonl"
     straight = new(TableOracle(), strategy="lcb", seed=3, n_initial=3)
     straight.run(6)
@@ -494,10 +496,15 @@ def test_a_resumed_campaign_goes_on_with_the_strategy_recorded_last(new, tmp_pat
     assert [(e["type"], e.get("strategy")) for e in lines(path)][-1] == ("strategy", "greedy")
     assert lines(path)[0]["strategy"] == "lcb"
     again = new(TableOracle(), seed=3, n_initial=3, ledger_path=path)
-    assert again.strategy == "greedy"
-    with pytest.warns(UserWarning, match="goes on with it, not 'lcb'"):
+    assert again.strategy == "greedy" and again.note == "" and capsys.readouterr().out == ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said as a plain line, not a warning with a path
         explicit = new(TableOracle(), strategy="lcb", seed=3, n_initial=3, ledger_path=path)
     assert explicit.strategy == "greedy"
+    expected = ("labels.jsonl was last labelled with strategy 'greedy'; the campaign goes on with it, "
+                "not 'lcb'. Call campaign.set_strategy('lcb') to change.")
+    assert explicit.note == expected and capsys.readouterr().out == expected + "\n"
+    assert str(tmp_path) not in explicit.note
     again.run(6)
     cols = ["index", "strategy", "label"]
     pd.testing.assert_frame_equal(again.history[cols], straight.history[cols])
@@ -507,7 +514,7 @@ def test_a_resumed_campaign_goes_on_with_the_strategy_recorded_last(new, tmp_pat
     assert path.stat().st_size == size
 
 
-def test_a_recorded_strategy_of_your_own_must_be_passed_again(new, tmp_path):
+def test_a_recorded_strategy_of_your_own_must_be_passed_again(new, tmp_path, capsys):
     path = tmp_path / "labels.jsonl"
 
     def highest_mu(mu, sigma, *, best=None, rng=None):
@@ -517,8 +524,8 @@ def test_a_recorded_strategy_of_your_own_must_be_passed_again(new, tmp_path):
     with pytest.raises(CampaignError, match="'highest_mu'.*strategy="):
         new(TableOracle(), n_initial=2, ledger_path=path)
     assert new(TableOracle(), strategy=highest_mu, n_initial=2, ledger_path=path).strategy == "highest_mu"
-    with pytest.warns(UserWarning, match="cannot be rebuilt"):
-        other = new(TableOracle(), strategy="ei", n_initial=2, ledger_path=path)
+    other = new(TableOracle(), strategy="ei", n_initial=2, ledger_path=path)
+    assert "cannot be rebuilt" in other.note and "cannot be rebuilt" in capsys.readouterr().out
     assert other.strategy == "ei" and lines(path)[-1] == dict(lines(path)[-1], type="strategy", strategy="ei")
 
 
@@ -694,3 +701,68 @@ def test_the_shipped_pool_starts_from_its_two_lowest_unrelaxed_energies():
     c = Campaign(pool, TableOracle(), features=X)
     unrelaxed = pd.read_csv(POOL_DIR / "li6ps5cl.csv", index_col="id")["unrelaxed_energy_per_atom"]
     assert [q["id"] for _, q in c.run(2).iterrows()] == list(unrelaxed.nsmallest(2).index)
+
+
+# ---------------------------------------------------------------- inputs refused in one line (issue 18)
+@pytest.mark.parametrize("budget", ["5", 0, -1, 2.5, True, np.nan])
+def test_a_budget_that_is_not_a_whole_number_from_1_is_refused(new, budget):
+    with pytest.raises(CampaignError, match=r"^budget must be a whole number of labels, 1 or more, or "
+                                            r"None for no limit; got .*\.$") as refused:
+        new(TableOracle(), budget=budget)
+    assert "\n" not in str(refused.value)
+    c = new(TableOracle(), budget=np.int64(5))  # numpy's integers are whole numbers too
+    assert c.budget == 5 and type(c.budget) is int
+
+
+def test_a_strategy_without_best_is_refused_when_the_campaign_is_made(new):
+    def lowest(mu, sigma):
+        return -mu
+
+    with pytest.raises(AcquisitionError, match=r"^Strategy 'lowest' cannot be called as lowest\(mu, sigma, "
+                                               r"\*, best=None, rng=None\) .*\*\*kwargs\)\.$"):
+        new(TableOracle(), strategy=lowest)
+    c = new(TableOracle(), strategy="greedy", n_initial=2)
+    with pytest.raises(AcquisitionError, match="'lowest' cannot be called"):
+        c.set_strategy(lowest)
+    assert c.strategy == "greedy"  # unchanged
+
+
+def test_a_strategy_that_returns_text_is_refused_and_nothing_is_recorded(new, tmp_path):
+    path = tmp_path / "labels.jsonl"
+    c = new(TableOracle(), strategy=lambda mu, sigma, **kw: ["pick me"] * len(mu), n_initial=2,
+            ledger_path=path)
+    c.run(2)
+    size = path.stat().st_size
+    with pytest.raises(AcquisitionError, match=r"must return one number per candidate; it returned str"):
+        c.step()
+    assert path.stat().st_size == size and c.n_labels == 2
+
+
+def test_something_that_is_no_oracle_is_refused_when_the_campaign_is_made(new):
+    from almat.oracles import OracleError
+
+    with pytest.raises(OracleError, match="is not an oracle"):
+        new(object())
+    c = new(TableOracle())
+    with pytest.raises(OracleError, match="is not an oracle"):
+        c.oracle = "chgnet"
+    assert c.oracle.name == "table"
+
+
+def test_an_action_bound_to_a_query_is_refused_once_the_campaign_moved_on(new, tmp_path):
+    path = tmp_path / "labels.jsonl"
+    c = new(TableOracle(), ledger_path=path, n_initial=2)
+    shown = c.suggest()
+    c.step()
+    size = path.stat().st_size
+    for act in (lambda: c.submit(-4.2, query=shown), lambda: c.skip("no", query=shown),
+                lambda: c.step(query=shown), lambda: c.undo(n_events=0)):
+        with pytest.raises(StaleQueryError, match=rf"^The campaign moved on \(step 1 labelled {shown.id}\)"):
+            act()
+    assert path.stat().st_size == size
+    with pytest.raises(CampaignError, match="index= or as query=, not both"):
+        c.submit(-4.2, index=3, query=c.suggest())
+    other = replace(c.suggest(), id="c9-000000")
+    with pytest.raises(CampaignError, match="is not in pool"):
+        c.submit(-4.2, query=other)
+    assert c.submit(-4.2, query=c.suggest())["step"] == 2

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import warnings
-from contextlib import nullcontext
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -44,11 +42,11 @@ from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
 from almat.acquisition import STRATEGIES, Strategy, as_strategy
-from almat.batches import DEFAULT_BATCH_METHOD, ask, check_batch, label_batch, oracle_name
+from almat.batches import BatchMixin, ask
 from almat.features import ClusterVectorFeaturizer, as_featurizer
-from almat.ledger import HISTORY_COLUMNS, CampaignError, Ledger, Query
-from almat.oracles import CHGNetOracle, Label, Oracle
-from almat.parallel import check_scheduler, dask_client
+from almat.labels import HISTORY_COLUMNS
+from almat.ledger import CampaignError, Ledger, Query
+from almat.oracles import CHGNetOracle, Label, Oracle, as_oracle
 from almat.pool import Pool
 from almat.surrogates import BayesianClusterExpansion
 
@@ -97,28 +95,29 @@ def _head_start(pool: Pool, initial: str | None) -> str:
     return initial
 
 
-def _strategy_to_resume(recorded: str | None, given: Strategy | None, default: str, path: str) -> Strategy:
-    """The strategy a campaign goes on with: the one its labels file recorded last, if it can be rebuilt.
+def _strategy_to_resume(recorded: str | None, given: Strategy | None, default: str,
+                        path: str | os.PathLike | None) -> tuple[Strategy, str]:
+    """The strategy a campaign goes on with, and a note when it is not the one given.
 
-    ``given`` is the one passed to the campaign, ``default`` the name used when
-    neither is known; ``recorded`` is None for a file from before strategies were recorded.
+    The strategy is the one its labels file recorded last, if it can be
+    rebuilt from its name. ``given`` is the one passed to the campaign,
+    ``default`` the name used when neither is known; ``recorded`` is None for a
+    file from before strategies were recorded. The note names the file by its
+    name only: the folder is the learner's own choice, often a long one.
     """
     if recorded is None or (given is not None and given.name == recorded):
-        return given or as_strategy(default)
-    where = f"{path} was last labelled with strategy {recorded!r}"
+        return given or as_strategy(default), ""
+    where = f"{Path(path or 'the labels file').name} was last labelled with strategy {recorded!r}"
     if recorded in STRATEGIES:
-        if given is not None:
-            warnings.warn(f"{where}; the campaign goes on with it, not {given.name!r}. Call "
-                          f"set_strategy({given.name!r}) to change.", stacklevel=3)
-        return as_strategy(recorded)
+        note = "" if given is None else (f"{where}; the campaign goes on with it, not {given.name!r}. "
+                                         f"Call campaign.set_strategy({given.name!r}) to change.")
+        return as_strategy(recorded), note
     if given is None:
         raise CampaignError(f"{where}, your own function or options: pass it again as strategy=.")
-    warnings.warn(f"{where}, which cannot be rebuilt from its name; the campaign uses "
-                  f"{given.name!r} from now on.", stacklevel=3)
-    return given
+    return given, f"{where}, which cannot be rebuilt from its name; the campaign uses {given.name!r} from now on."
 
 
-class Campaign:
+class Campaign(BatchMixin):
     """Active learning on a pool of candidates, with every event saved as it happens.
 
     Parameters
@@ -127,15 +126,17 @@ class Campaign:
         The candidates and, where known, their reference energies.
     oracle
         Labels a candidate when :meth:`step` asks; :class:`~almat.oracles.CHGNetOracle`
-        by default. People label through :meth:`submit` instead.
+        by default. Any object with a ``name`` and ``label(pool, index)`` will
+        do: :func:`~almat.oracles.as_oracle` fills in what it does not declare.
+        People label through :meth:`submit` instead.
     strategy
         A name from :data:`almat.acquisition.STRATEGIES` (``"random"``,
         ``"uncertainty"``, ``"greedy"``, ``"lcb"``, ``"ei"``), a function
         ``f(mu, sigma, *, best, rng) -> scores`` or an
         :class:`~almat.acquisition.Strategy`; the highest score is labelled next.
         It is recorded in the labels file, and so is every change of it: a
-        resumed campaign goes on with the strategy recorded last (a warning
-        says so if it differs from this one). ``None`` for a new campaign:
+        resumed campaign goes on with the strategy recorded last (:attr:`note`
+        says so, and it is printed, if it differs from this one). ``None`` for a new campaign:
         :data:`DEFAULT_STRATEGY`, greedy after a head start from a cheap
         ranking, LCB after random initial picks.
     seed
@@ -169,7 +170,15 @@ class Campaign:
         :data:`HEAD_START_COLUMNS` the pool has for every candidate, else
         ``"random"``. The resolved choice is kept in :attr:`initial`.
     budget
-        Largest number of labels; ``None`` for no limit.
+        Largest number of labels, a whole number from 1; ``None`` for no limit.
+        The campaign is its one owner: the labeling app shows it and sets it here.
+
+    Attributes
+    ----------
+    note
+        What resuming from the labels file changed, in one line (a strategy
+        other than the one given); empty otherwise. It is printed when the
+        campaign is created, and the labeling app shows it too.
     """
 
     def __init__(self, pool: Pool, oracle: Oracle | None = None,
@@ -198,7 +207,10 @@ class Campaign:
         given = None if strategy is None else as_strategy(strategy)
         default = DEFAULT_STRATEGY[start]
         self.ledger = Ledger(pool, ledger_path, seed=self.seed, strategy=(given or as_strategy(default)).name)
-        self.set_strategy(_strategy_to_resume(self.ledger.strategy, given, default, f"{ledger_path}"))
+        strategy, self.note = _strategy_to_resume(self.ledger.strategy, given, default, ledger_path)
+        self.set_strategy(strategy)
+        if self.note:
+            print(self.note)
 
     # ----------------------------------------------------------------- state
     def __repr__(self) -> str:
@@ -206,6 +218,28 @@ class Campaign:
         found = "" if best is None else f", best {best['label']:.4f} eV/atom ({best['id']})"
         return (f"<Campaign on {self.pool.name!r}: {self.n_labels} labels, {self.ledger.n_skipped} "
                 f"skipped, strategy {self.strategy!r}{found}>")
+
+    @property
+    def oracle(self) -> Oracle:
+        """Labels a candidate when :meth:`step` asks; set it to any oracle, e.g. in a new cell."""
+        return self._oracle
+
+    @oracle.setter
+    def oracle(self, oracle: object) -> None:
+        self._oracle = as_oracle(oracle)
+
+    @property
+    def budget(self) -> int | None:
+        """Largest number of labels (None: no limit); raise it to go on after it is spent."""
+        return self._budget
+
+    @budget.setter
+    def budget(self, value: int | None) -> None:
+        if value is not None and (not isinstance(value, numbers.Integral) or isinstance(value, bool)
+                                  or value < 1):
+            raise CampaignError(f"budget must be a whole number of labels, 1 or more, or None for no "
+                                f"limit; got {value!r}.")
+        self._budget = None if value is None else int(value)
 
     @property
     def ledger_path(self) -> Path | None:
@@ -296,7 +330,7 @@ class Campaign:
 
         The answer stays the same until a label, skip or undo is recorded or
         the strategy changes, so it can be shown before it is labelled. While
-        a batch is open (see :meth:`run_batch`), it is the batch's next pending pick.
+        a batch is open (see :meth:`~almat.batches.BatchMixin.run_batch`), it is the batch's next pending pick.
         """
         pending = self.ledger.pending()
         if pending:
@@ -308,9 +342,8 @@ class Campaign:
             if not available.size:
                 raise CampaignError("Every candidate of the pool is labelled or skipped; nothing is left.")
             rng = np.random.default_rng([self.seed, n_events])
-            n, n_first = self.n_labels, max(self.n_initial, MIN_LABELS_TO_FIT)
-            if n < n_first:
-                query = self._initial_pick(available, rng, n + 1, n_events)
+            if self._in_head_start(self.n_labels + 1):
+                query = self._initial_pick(available, rng, self.n_labels + 1, n_events)
             else:
                 _, mu, sigma = self._fitted()
                 best = float(self.ledger.labelled_energies().min())
@@ -320,6 +353,10 @@ class Campaign:
                                         n_events)
             self._query = (n_events, query)
         return self._query[1]
+
+    def _in_head_start(self, number: int) -> bool:
+        """Whether label ``number`` (1, 2, ...) is an initial pick, made without the surrogate."""
+        return number <= max(self.n_initial, MIN_LABELS_TO_FIT)
 
     def _initial_pick(self, available: np.ndarray, rng: np.random.Generator, number: int,
                       n_events: int) -> Query:
@@ -337,79 +374,6 @@ class Campaign:
                                f"Cheap ranking: the lowest {name} of the unlabelled candidates "
                                f"({cheap[i]:.4f} eV/atom), head-start {which}.", n_events)
 
-    def suggest_batch(self, k: int, method: str = DEFAULT_BATCH_METHOD) -> list[Query]:
-        """The next ``k`` candidates to label as one batch, without labelling them.
-
-        The first is :meth:`suggest`'s pick, so a batch of 1 is the sequential
-        campaign's. The others are picked as ``method`` says (see
-        :mod:`almat.batches`); during the head start, and until the surrogate
-        has its first labels, they are the next ones of the initial picks (the
-        next cheapest). Fewer than ``k`` when the budget or the pool runs out.
-        Each pick's ``mu`` and ``sigma`` are those of the surrogate fitted to the
-        labels; its ``reason`` gives the numbers the method saw.
-        While a batch is open (recorded, not all labelled), its pending picks
-        are returned instead.
-
-        Parameters
-        ----------
-        k
-            Number of candidates.
-        method
-            ``"believer"``, ``"liar"`` or ``"thompson"``.
-        """
-        k, method = check_batch(k, method)
-        pending = self.ledger.pending()
-        if pending:
-            return pending
-        picks = [self.suggest()]  # refuses a spent budget or an empty pool
-        n, n_events = self.n_labels, len(self.ledger.events)
-        taken = self.ledger.taken()
-        taken[picks[0].index] = True
-        k = min(k, len(picks) + int((~taken).sum()), k if self.budget is None else self.budget - n)
-        model, mu, sigma = self._fitted()
-        idx, y = self.ledger.labels_in_pick_order()
-        fantasise = method != "thompson" and n >= MIN_LABELS_TO_FIT
-        lie = float(y.max()) if fantasise and method == "liar" else None
-        fitted = True  # mu and sigma are those of the model fitted to y, fantasies included
-        for j in range(1, k):
-            if fantasise:  # the previous pick counts as labelled, with its fantasy energy
-                if not fitted:
-                    _, mu, sigma = self._fit_predict(idx, y)
-                i = picks[-1].index
-                idx, y = np.append(idx, i), np.append(y, mu[i] if lie is None else lie)
-                fitted = False
-            available = np.flatnonzero(~taken)
-            rng = np.random.default_rng([self.seed, n_events, j])
-            where = f"batch pick {j + 1} of {k}"
-            if n + j < max(self.n_initial, MIN_LABELS_TO_FIT) or n < MIN_LABELS_TO_FIT:
-                query = self._initial_pick(available, rng, n + j + 1, n_events)
-            elif method == "thompson":
-                if not hasattr(model, "sample_y"):
-                    raise CampaignError(
-                        f"method='thompson' needs a surrogate with sample_y(X, n_samples, random_state); "
-                        f"{type(model).__name__} has none. Use method='believer'.")
-                draw = model.sample_y(self.features, 1, random_state=rng)[:, 0]
-                i = int(available[np.argmin(draw[available])])
-                query = self._candidate(i, "thompson",
-                                        f"Thompson sampling: the lowest energy in a draw from the "
-                                        f"surrogate's posterior ({draw[i]:.4f} eV/atom; μ = {mu[i]:.4f} "
-                                        f"eV/atom, σ = {sigma[i] * 1000:.1f} meV/atom), {where}.", n_events)
-            else:
-                if not fitted:
-                    _, mu, sigma = self._fit_predict(idx, y)
-                    fitted = True
-                best = float(y.min())
-                scores = self._strategy(mu[available], sigma[available], best=best, rng=rng)
-                i = int(available[np.argmax(scores)])
-                fantasy = ("its predicted energy (kriging believer)" if lie is None else
-                           f"the highest label, {lie:.4f} eV/atom (constant liar)")
-                query = self._candidate(i, self.strategy,
-                                        f"{self._strategy.explain(mu[i], sigma[i], best)} In this {where}, "
-                                        f"each earlier pick counts as labelled with {fantasy}.", n_events)
-            picks.append(query)
-            taken[query.index] = True
-        return picks
-
     def _check_budget(self) -> None:
         if self.budget is not None and self.n_labels >= self.budget:
             raise CampaignError(
@@ -417,26 +381,32 @@ class Campaign:
             )
 
     # ------------------------------------------------------------ labelling
-    def step(self, on_step: Callable[[int, float], None] | None = None) -> pd.Series:
+    def step(self, on_step: Callable[[int, float], None] | None = None,
+             query: Query | None = None) -> pd.Series:
         """Label the suggested candidate with the oracle; a refusal is recorded as a skip.
 
         Parameters
         ----------
         on_step
-            Passed on to an oracle that reports its progress, such as
-            :class:`~almat.oracles.RelaxedCHGNetOracle`: ``on_step(step, fmax)``.
+            Passed on to the oracle, which calls ``on_step(step, fmax)`` after
+            each step if it works in steps (see :attr:`almat.oracles.Oracle.max_steps`).
+        query
+            The suggestion this step is meant for, e.g. the one an app shows;
+            the current one by default. If anything was recorded since it was
+            suggested, :class:`~almat.ledger.StaleQueryError` is raised before
+            the oracle is asked, and nothing is recorded.
 
         Returns
         -------
         pandas.Series
             The new row of :attr:`history`.
         """
-        query = self.suggest()
+        query = self._target(None, query)
         return self._record(query, ask(self.oracle, self.pool, query.index, on_step))
 
     def _record(self, query: Query, answer: Label) -> pd.Series:
         """Record the oracle's answer for a pick: a label, or a skip with its reason."""
-        name = oracle_name(self.oracle)
+        name = self.oracle.name
         if answer.skipped:
             return self.ledger.add("skip", query, by=name, source=answer.source, reason=answer.reason)
         return self.ledger.add("label", query, by=name, source=answer.source, label=answer.value)
@@ -450,68 +420,8 @@ class Campaign:
             rows.append(self.step())
         return pd.DataFrame(rows, columns=HISTORY_COLUMNS).reset_index(drop=True)
 
-    def run_batch(self, k: int, rounds: int = 1, *, method: str = DEFAULT_BATCH_METHOD,
-                  scheduler: str | None = None, n_workers: int | None = None, in_process: bool = False,
-                  progress: bool = True) -> pd.DataFrame:
-        """Label up to ``rounds`` batches of ``k`` candidates; returns the history rows of the labels.
-
-        Each round picks ``k`` candidates (:meth:`suggest_batch`), saves the
-        picks in the labels file, then has the oracle label them; every label
-        is saved as it arrives. An oracle whose ``parallel`` attribute is true
-        labels on ``dask.distributed``, one task per pick; any other labels
-        the picks one by one here. A batch left open (the kernel died
-        mid-round) is finished first, as the first round, without picking it
-        again. Stops early when the budget or the pool is spent.
-
-        Parameters
-        ----------
-        k
-            Candidates per round.
-        rounds
-            Number of rounds.
-        method
-            How the picks after the first are chosen: ``"believer"``,
-            ``"liar"`` or ``"thompson"`` (see :mod:`almat.batches`).
-        scheduler
-            Address of a running Dask scheduler (``"tcp://host:8786"``); ``None``
-            starts a ``LocalCluster`` on this machine for the length of the call,
-            as ``almat build-pool`` does (:func:`almat.parallel.local_cluster`).
-        n_workers
-            Worker processes of that ``LocalCluster``; one per core by default.
-        in_process
-            Label here, one by one, even with an oracle that could run on Dask.
-        progress
-            Show a progress bar for each round.
-
-        Raises
-        ------
-        SchedulerError
-            A malformed ``scheduler`` address or none answering there; nothing is recorded.
-        LabellingInterrupted
-            The scheduler was lost mid-round; the labels that arrived are saved.
-        """
-        k, method = check_batch(k, method)
-        if not isinstance(rounds, numbers.Integral) or rounds < 0:
-            raise CampaignError(f"rounds must be a non-negative integer; got {rounds!r}.")
-        parallel = bool(getattr(self.oracle, "parallel", False)) and not in_process
-        if parallel and scheduler:
-            check_scheduler(scheduler, connect=False)  # a typo costs nothing, not even a cluster
-        rows = []
-        work = (not self.done or self.ledger.pending()) and rounds
-        with dask_client(scheduler, n_workers) if parallel and work else nullcontext() as client:
-            for _ in range(int(rounds)):
-                picks = self.ledger.pending()
-                if not picks:
-                    if self.done:
-                        break
-                    picks = self.ledger.record_batch(self.suggest_batch(k, method), method)
-                desc = f"batch {self.ledger.batches[-1]['batch']}"
-                for query, answer in label_batch(self.oracle, self.pool, picks, client,
-                                                 progress=progress, desc=desc):
-                    rows.append(self._record(query, answer))
-        return pd.DataFrame(rows, columns=HISTORY_COLUMNS).reset_index(drop=True)
-
-    def submit(self, value: Any, source: str = "human", index: int | None = None) -> pd.Series:
+    def submit(self, value: Any, source: str = "human", index: int | None = None,
+               query: Query | None = None) -> pd.Series:
         """Record a label typed by a person (or given by any outside source).
 
         Parameters
@@ -521,34 +431,59 @@ class Campaign:
         source
             Who labelled it; recorded as ``labelled_by``.
         index
-            Candidate to label; the current suggestion by default.
+            Candidate to label, chosen by hand; the current suggestion by default.
+        query
+            The suggestion the label is meant for, e.g. the one an app shows
+            (give ``index`` or ``query``, not both).
 
         Raises
         ------
         LabelError
             The value is not a finite number, lies far outside the plausible
-            range (see :meth:`almat.ledger.Ledger.label_range`), or the
+            range (see :func:`almat.labels.label_range`), or the
             candidate is labelled already (undo that label first). Nothing is recorded.
+        StaleQueryError
+            ``query`` was suggested before the latest event. Nothing is recorded.
         """
-        return self.ledger.add("label", self._target(index), by=str(source), source=str(source), label=value)
+        return self.ledger.add("label", self._target(index, query), by=str(source), source=str(source),
+                               label=value)
 
-    def skip(self, reason: str, index: int | None = None, source: str = "human") -> pd.Series:
-        """Record that a candidate will not be labelled, and why; it is not suggested again."""
+    def skip(self, reason: str, index: int | None = None, source: str = "human",
+             query: Query | None = None) -> pd.Series:
+        """Record that a candidate will not be labelled, and why; it is not suggested again.
+
+        ``index`` and ``query`` choose the candidate as in :meth:`submit`.
+        """
         if not isinstance(reason, str) or not reason.strip():
             raise CampaignError("Give a reason for skipping, e.g. 'calculation did not converge'.")
-        return self.ledger.add("skip", self._target(index), by=str(source), source=str(source),
-                            reason=reason.strip())
+        return self.ledger.add("skip", self._target(index, query), by=str(source), source=str(source),
+                               reason=reason.strip())
 
-    def undo(self, source: str = "human") -> pd.Series:
+    def undo(self, source: str = "human", n_events: int | None = None) -> pd.Series:
         """Take back the most recent label or skip that still counts.
 
         The undo is a new event that names the step it undoes; the original
         line stays in the file. The candidate can then be labelled again.
-        ``source`` records who undid it.
+        ``source`` records who undid it. With ``n_events``, the number of events
+        the caller has seen (an app passes ``query.n_events`` of what it shows),
+        an undo after events it has not seen is refused
+        (:class:`~almat.ledger.StaleQueryError`): it would take back another's label.
         """
-        return self.ledger.undo(source)
+        return self.ledger.undo(source, n_events)
 
-    def _target(self, index: int | None) -> Query:
+    def _target(self, index: int | None, query: Query | None = None) -> Query:
+        """The candidate an action is for: ``query`` if still current, ``index``, or the suggestion."""
+        if query is not None:
+            if index is not None:
+                raise CampaignError("Give the candidate as index= or as query=, not both.")
+            if not isinstance(query, Query):
+                raise CampaignError(f"query must be a Query from campaign.suggest(); got {query!r}.")
+            if not 0 <= query.index < len(self.pool) or self.pool.ids[query.index] != query.id:
+                raise CampaignError(f"Candidate {query.id} at index {query.index} is not in pool "
+                                    f"{self.pool.name!r}; pass a query of this campaign's suggest().")
+            self._check_budget()
+            self.ledger.check_query(query, f"this action on {query.id}")
+            return query
         if index is None:
             return self.suggest()
         if not isinstance(index, numbers.Integral) or not 0 <= index < len(self.pool):
@@ -582,7 +517,3 @@ class Campaign:
     def best_so_far(self) -> pd.DataFrame:
         """Lowest label found against the number of labels (see :meth:`almat.ledger.Ledger.best_so_far`)."""
         return self.ledger.best_so_far()
-
-    def best_by_batch(self) -> pd.DataFrame:
-        """Lowest label found by the end of each batch (see :meth:`almat.ledger.Ledger.best_by_batch`)."""
-        return self.ledger.best_by_batch()

@@ -351,7 +351,12 @@ class DFTOracle:
         One export folder or several, searched in order.
     name
         Recorded as ``labelled_by`` in the campaign history.
+
+    It reads files in folders of this machine, which a Dask worker elsewhere
+    may not see, so it labels in this process (``parallel`` is False).
     """
+
+    action, max_steps, target_fmax, parallel = "Read the VASP result", None, None, False
 
     def __init__(self, folders: str | Path | Sequence[str | Path] = "dft", name: str = "dft"):
         self.folders = folders
@@ -379,11 +384,12 @@ class DFTOracle:
         try:
             record = json.loads((folder / PROVENANCE).read_text())
             exported = _structure_from_record(record["structure"])
-            if record["kind"] != PROVENANCE_KIND or not isinstance(record["input_set"]["name"], str):
-                raise ValueError(record["kind"])
+            ours = record["kind"] == PROVENANCE_KIND and isinstance(record["input_set"]["name"], str)
         except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError):
+            ours = False
+        if not ours:
             raise OracleRefusal(f"'{folder}' has no {PROVENANCE} from almat's DFT export, so "
-                                "which candidate it holds is unknown") from None
+                                "which candidate it holds is unknown")
         key = pool.ids[int(index)]
         if record.get("pool", {}).get("fingerprint") != pool.fingerprint:
             raise OracleRefusal(f"'{folder}' was exported from another pool "
@@ -393,7 +399,7 @@ class DFTOracle:
                                 f"not of {key}")
         return record, exported
 
-    def label(self, pool: Pool, index: int) -> Label:
+    def label(self, pool: Pool, index: int, on_step=None) -> Label:
         """DFT energy per atom (eV/atom) of candidate ``index``; :class:`OracleRefusal` with a reason."""
         from pymatgen.io.vasp.outputs import Vasprun
 

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from importlib import resources
 from pathlib import Path
 
 from almat.errors import AlmatError
@@ -265,3 +266,27 @@ def staged_output(out: str | Path, previous: Sequence[Path] = ()) -> Iterator[Pa
             os.replace(path, out / path.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+#: The repository a source checkout of almat runs from (``PYTHONPATH=code``, or ``pip install -e .``).
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def packaged_folder(name: str, checkout: str) -> Path:
+    """A folder of files the wheel carries inside the package as ``almat/NAME``, or a source
+    checkout's ``checkout`` folder.
+
+    ``pyproject.toml`` maps top-level folders of the repository (``data/``,
+    ``notebooks/``) into the wheel as ``almat/data`` and ``almat/lesson``. A checkout
+    run with ``PYTHONPATH=code``, or installed editable, has them where the repository
+    keeps them: the editable import finder does not map a folder without ``__init__.py``.
+
+    Parameters
+    ----------
+    name
+        The folder inside the installed package, e.g. ``"data"``.
+    checkout
+        The folder of the repository, e.g. ``"data"``.
+    """
+    inside = Path(str(resources.files("almat"))) / name
+    return inside if inside.is_dir() else CHECKOUT / checkout

@@ -15,10 +15,8 @@ the ledger keeps the record and says which labels count. The events are
 ``strategy``
     picks use another query strategy from now on (not a step);
 ``batch``
-    the picks of one round of several candidates, recorded before any of them
-    is labelled (not a step). While the batch is open, a label or skip of one
-    of its picks holds, whichever of the others came back first; any other
-    label, skip or undo closes it.
+    the picks of one round, recorded before any is labelled (not a step; see
+    :class:`~almat.batch_book.BatchBook`).
 
 With a ``path`` each event is appended to a labels file (:mod:`almat.labels`)
 before it is acknowledged. Nothing is ever rewritten: a wrong label is undone
@@ -28,7 +26,6 @@ by a new line, not erased. A ledger created again with the same file replays it.
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import threading
 import warnings
@@ -40,92 +37,33 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from almat.batch_book import BatchBook
 from almat.errors import AlmatError
-from almat.labels import LabelsJournal, now
+from almat.labels import LabelError, LabelsJournal, check_label, history_frame, json_float, line_problem, now
 
 if TYPE_CHECKING:
     from almat.pool import Pool
 
-#: How far (eV/atom) a submitted label may lie outside the pool's reference range.
-REFERENCE_MARGIN = 1.0
-#: Range (eV/atom) of a label in a pool without reference energies.
-#:
-#: Total energies per atom of solids from DFT (PBE) or CHGNet lie between
-#: about -13 eV/atom (tungsten, the most strongly bound element) and 0;
-#: formation energies lie within a few eV/atom of 0. The bounds leave a margin
-#: on both sides yet refuse the usual slips: meV typed for eV (-4250), a total
-#: energy for an energy per atom, a stray exponent (1e308). They are fixed on
-#: purpose: a window taken from the labels themselves would let the first
-#: wrong label set it, and then refuse every correct value after it.
-ENERGY_BOUNDS = (-15.0, 5.0)
-#: Columns of :attr:`Ledger.history`.
-HISTORY_COLUMNS = ["step", "event", "index", "id", "cell_size", "strategy", "mu", "sigma",
-                   "label", "labelled_by", "source", "reason", "undoes", "time"]
 #: Columns of :attr:`Ledger.labelled`.
 LABELLED_COLUMNS = ["index", "id", "cell_size", "label", "labelled_by", "step"]
-#: What a ``batch`` event keeps of each pick (a :class:`Query` without its binding).
-PICK_FIELDS = ("index", "id", "cell_size", "strategy", "mu", "sigma", "reason")
 
 
 class CampaignError(AlmatError, ValueError):
     """A campaign (or its ledger) cannot do what was asked in its current state."""
 
 
-class LabelError(CampaignError):
-    """A label was refused (not a number, outside the plausible range, or a duplicate).
-
-    Nothing is recorded when this is raised.
-    """
-
-
 class StaleQueryError(CampaignError):
-    """A suggested candidate was labelled or skipped after other events were recorded; nothing is."""
+    """An action was meant for a state that other events have since changed; nothing is recorded.
 
-
-def parse_energy(value: Any) -> float:
-    """Read an energy per atom (eV/atom) typed by a person or returned by an oracle.
-
-    Accepts numbers and strings such as ``"-4.25"`` (a Unicode minus sign
-    is read as ``-``). Raises :class:`LabelError` for anything that is not a
-    finite number.
+    Attributes
+    ----------
+    moved
+        What was recorded since, e.g. ``"step 4 labelled c2-000123"``.
     """
-    if isinstance(value, str):
-        text = value.strip().replace("\u2212", "-")
-        if not text:
-            raise LabelError("No value was given. Type the energy per atom in eV, for example -4.25.")
-        try:
-            number = float(text)
-        except ValueError:
-            raise LabelError(
-                f"{value!r} is not a number. Type the energy per atom in eV with a decimal point, "
-                "for example -4.25."
-            ) from None
-    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
-        number = float(value)
-    else:
-        raise LabelError(
-            f"A label must be a number (energy per atom in eV), not {type(value).__name__} {value!r}."
-        )
-    if not math.isfinite(number):
-        raise LabelError(
-            f"{value!r} is not a finite number. A label is an energy per atom in eV, for example "
-            "-4.25; NaN and infinity cannot be learned from."
-        )
-    return number
 
-
-def history_frame(events: list[dict]) -> pd.DataFrame:
-    """History table of events (the file's ``type`` becomes the ``event`` column)."""
-    rows = [{("event" if k == "type" else k): v for k, v in e.items()} for e in events]
-    frame = pd.DataFrame(rows, columns=HISTORY_COLUMNS, index=[e["step"] - 1 for e in events])
-    for col in ("mu", "sigma", "label"):
-        frame[col] = pd.to_numeric(frame[col])
-    frame["undoes"] = frame["undoes"].astype("Int64")
-    return frame
-
-
-def _json_float(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
+    def __init__(self, message: str, moved: str = ""):
+        super().__init__(message)
+        self.moved = moved
 
 
 @dataclass(frozen=True)
@@ -150,8 +88,8 @@ class Query:
         suggestion made before the latest event.
     batch
         Number (1, 2, ...) of the batch that recorded this pick
-        (:meth:`Ledger.record_batch`), or ``None``. Such a pick holds while its
-        batch is open, however many of the batch's labels came first.
+        (:meth:`Ledger.record_batch`): it holds while that batch is open,
+        whatever else of the batch was recorded since. ``None`` otherwise.
     """
 
     index: int
@@ -188,8 +126,8 @@ class Ledger:
     strategy
         The strategy recorded last (header or ``strategy`` line); None for a
         file written before strategies were recorded.
-    batches
-        Every ``batch`` event in order (the picks of each batch).
+    batch_book
+        The ``batch`` events, and which picks of the open batch are pending.
 
     Raises
     ------
@@ -213,9 +151,7 @@ class Ledger:
         self.events: list[dict] = []
         self._label_steps: dict[int, int] = {}  # candidate index -> step of its label event
         self._skip_steps: dict[int, int] = {}  # candidate index -> step of its skip event
-        self.batches: list[dict] = []
-        self._open: dict | None = None  # the last batch while open: its picks' positions, those pending
-        self._slots: dict[int, int] = {}  # candidate index -> place of its label in pick order
+        self.batch_book = BatchBook()
         self._lock = threading.RLock()  # one check-and-write at a time, whichever thread calls
         self.journal = None if path is None else LabelsJournal(path, pool, seed, strategy)
         if self.journal is not None:
@@ -248,7 +184,7 @@ class Ledger:
         model fitted to them does not depend on the order of arrival.
         """
         steps = self._label_steps
-        order = sorted(steps, key=lambda i: (self._slots[i], steps[i]))
+        order = self.batch_book.pick_order(steps)
         return (np.array(order, dtype=int),
                 np.array([self.events[steps[i] - 1]["label"] for i in order], dtype=float))
 
@@ -259,36 +195,14 @@ class Ledger:
         mask[list(self._skip_steps)] = True
         return mask
 
+    def check_label(self, value: Any) -> float:
+        """The value as an energy per atom (eV/atom), or :class:`LabelError` if it is not plausible."""
+        return check_label(value, self.pool)
+
     def counts(self, event: dict) -> bool:
         """Whether a label or skip event still counts (it was not undone or replaced)."""
         book = self._label_steps if event["type"] == "label" else self._skip_steps
         return book.get(event["index"]) == event["step"]
-
-    def label_range(self) -> tuple[float, float]:
-        """Plausible range (eV/atom) of a label; values outside it are refused.
-
-        The pool's reference energies widened by :data:`REFERENCE_MARGIN` on
-        each side; without a reference, the physical :data:`ENERGY_BOUNDS`.
-        """
-        ref = self.pool.reference["energy_per_atom"].to_numpy(dtype=float)
-        ref = ref[np.isfinite(ref)]
-        if ref.size:
-            return float(ref.min() - REFERENCE_MARGIN), float(ref.max() + REFERENCE_MARGIN)
-        return ENERGY_BOUNDS
-
-    def check_label(self, value: Any) -> float:
-        """The value as an energy per atom (eV/atom), or :class:`LabelError` if it is not plausible."""
-        value = parse_energy(value)
-        low, high = self.label_range()
-        if not low <= value <= high:
-            where = ("for this pool" if (low, high) != ENERGY_BOUNDS else
-                     "of an energy per atom of a solid (this pool has no reference energies)")
-            raise LabelError(
-                f"{value:g} eV/atom is far outside the plausible range {low:.2f} to {high:.2f} "
-                f"eV/atom {where}. Check the sign and the units: a label is the energy per "
-                "atom in eV, not the total energy and not meV."
-            )
-        return value
 
     # ------------------------------------------------------------- recording
     def add(self, kind: str, query: Query, *, by: str, source: str, label: Any = None,
@@ -319,24 +233,13 @@ class Ledger:
             A label that is not plausible (:meth:`check_label`), or of a
             candidate labelled already. Nothing is recorded.
         StaleQueryError
-            ``query`` was suggested before the latest event (another thread or
-            button recorded one since). Nothing is recorded.
+            ``query`` was suggested before the latest event (another app,
+            thread or cell recorded one since). Nothing is recorded.
         CampaignError
             A skip of a candidate that is labelled or skipped already.
         """
         with self._lock:
-            if query.batch is not None:
-                if self._open is None or self.batches[-1]["batch"] != query.batch \
-                        or query.index not in self._open["pending"]:
-                    raise StaleQueryError(
-                        f"Candidate {query.id} was picked in batch {query.batch}, which is closed (a "
-                        f"label, skip or undo outside it came since), so this {kind} is not recorded. "
-                        "Look at the candidate shown now and label or skip that one.")
-            elif query.n_events is not None and query.n_events != len(self.events):
-                raise StaleQueryError(
-                    f"Candidate {query.id} was suggested before step {len(self.events)} was "
-                    f"recorded, so this {kind} is not recorded. Look at the candidate shown now "
-                    "and label or skip that one.")
+            self.check_query(query, f"this {kind} of {query.id}")
             if query.index in self._label_steps:
                 step = self._label_steps[query.index]
                 if kind == "label":
@@ -349,17 +252,52 @@ class Ledger:
                 raise CampaignError(f"Candidate {query.id} is skipped already.")
             return self._write({"type": kind, "index": query.index, "id": query.id,
                                 "cell_size": query.cell_size, "strategy": query.strategy,
-                                "mu": _json_float(query.mu), "sigma": _json_float(query.sigma),
+                                "mu": json_float(query.mu), "sigma": json_float(query.sigma),
                                 "label": self.check_label(label) if kind == "label" else None,
                                 "labelled_by": by, "source": source,
                                 "reason": reason if kind == "skip" else query.reason, "undoes": None})
 
-    def undo(self, source: str = "human") -> pd.Series:
+    def check_query(self, query: Query, what: str) -> None:
+        """Raise :class:`StaleQueryError` if ``query`` no longer holds (see :attr:`Query.n_events`, :attr:`Query.batch`)."""
+        if query.batch is not None and not self.batch_book.holds(query.batch, query.index):
+            raise StaleQueryError(f"Candidate {query.id} was picked in batch {query.batch}, which is closed "
+                                  f"(a label, skip or undo outside it came since), so {what} is not recorded. "
+                                  "Look at the candidate it suggests now (campaign.suggest()).")
+        if query.batch is None and query.n_events is not None:
+            self.check_current(query.n_events, what)
+
+    def check_current(self, n_events: int, what: str) -> None:
+        """Raise :class:`StaleQueryError` if events were recorded after the first ``n_events``.
+
+        ``what`` names the refused action in the message, e.g. "this label of c2-000355".
+        """
+        if n_events == len(self.events):
+            return
+        new = self.events[n_events:]
+        moved = self._describe(new[-1])
+        if len(new) > 1:
+            moved = f"steps {new[0]['step']} to {new[-1]['step']} were recorded, the last: {moved}"
+        raise StaleQueryError(f"The campaign moved on ({moved}), so {what} is not recorded. Look at "
+                              "the candidate it suggests now (campaign.suggest()).", moved)
+
+    @staticmethod
+    def _describe(event: dict) -> str:
+        """A recorded event in a few words: "step 4 labelled c2-000123"."""
+        if event["type"] == "undo":
+            return f"step {event['step']} took back step {event['undoes']} ({event['id']})"
+        verb = {"label": "labelled", "skip": "skipped"}[event["type"]]
+        return f"step {event['step']} {verb} {event['id']}"
+
+    def undo(self, source: str = "human", n_events: int | None = None) -> pd.Series:
         """Take back the most recent label or skip that still counts, as a new ``undo`` event.
 
         The original line stays in the file; the candidate can then be labelled again.
+        With ``n_events``, the number of events the caller has seen, an undo after
+        events it has not seen is refused (:class:`StaleQueryError`).
         """
         with self._lock:
+            if n_events is not None:
+                self.check_current(n_events, "this undo")
             for event in reversed(self.events):
                 if event["type"] in ("label", "skip") and self.counts(event):
                     break
@@ -381,20 +319,10 @@ class Ledger:
                 self.strategy = name
 
     def record_batch(self, picks: Sequence[Query], method: str) -> list[Query]:
-        """Record the picks of a batch before any of them is labelled; returns them bound to it.
+        """Record the picks of a batch before any is labelled; returns them bound to it (:attr:`Query.batch`).
 
-        Parameters
-        ----------
-        picks
-            Distinct candidates, none labelled or skipped, all suggested in the
-            current state (``n_events`` is the number of events now).
-        method
-            How the batch was picked, e.g. ``"believer"``; kept in the file.
-
-        Returns
-        -------
-        list of Query
-            The picks with ``batch`` set: :meth:`add` takes each of them while the batch is open.
+        ``picks`` are distinct candidates, none labelled or skipped, all suggested
+        in the current state; ``method`` says how they were picked (kept in the file).
 
         Raises
         ------
@@ -404,55 +332,28 @@ class Ledger:
             No picks, a repeated or taken candidate, or a batch still open. Nothing is recorded.
         """
         with self._lock:
-            if self._open is not None:
-                raise CampaignError(
-                    f"Batch {self.batches[-1]['batch']} still has {len(self._open['pending'])} picks to "
-                    "label; label or skip them first (Campaign.run_batch does so before a new batch).")
-            indices = [q.index for q in picks]
-            if not indices:
-                raise CampaignError("A batch needs at least one pick.")
-            if any(q.n_events != len(self.events) for q in picks):
-                raise StaleQueryError(
-                    f"These picks were suggested before step {len(self.events)} was recorded, so the "
-                    "batch is not recorded. Suggest a batch again.")
-            if len(set(indices)) < len(indices) or self.taken()[indices].any():
-                raise CampaignError(
-                    f"A batch picks each candidate once, among those not labelled or skipped; "
-                    f"got candidates {', '.join(q.id for q in picks)}.")
-            event = {"type": "batch", "batch": len(self.batches) + 1, "after_step": len(self.events),
-                     "method": str(method),
-                     "picks": [{k: _json_float(getattr(q, k)) if k in ("mu", "sigma") else getattr(q, k)
-                                for k in PICK_FIELDS} for q in picks], "time": now()}
+            if self.batch_book.pending():
+                raise CampaignError(f"Batch {len(self.batch_book.events)} still has {len(self.pending())} picks to label; "
+                                    "label or skip them first (Campaign.run_batch does so before a new batch).")
+            if any(q.n_events != len(self.events) or q.batch is not None for q in picks):
+                raise StaleQueryError(f"These picks were suggested before step {len(self.events)} was "
+                                      "recorded, so the batch is not recorded. Suggest a batch again.")
+            event = self.batch_book.new_event(picks, method, len(self.events))
+            problem = line_problem(event, len(self.events), self.pool.ids) or self.batch_book.problem(
+                event, self.taken())
+            if problem:
+                raise CampaignError(f"The batch is not recorded: {problem}. Pick each candidate once, "
+                                    "among those not labelled or skipped (campaign.suggest_batch does).")
             if self.journal is not None:
                 self.journal.append([event])
-            self._open_batch(event)
+            self.batch_book.open(event)
             return self.pending()
 
     def pending(self) -> list[Query]:
         """The picks of the open batch not labelled or skipped yet, in pick order; empty when none is open."""
-        if self._open is None:
-            return []
-        batch = self.batches[-1]
-        return [Query(p["index"], p["id"], p["cell_size"], _nan_if_none(p["mu"]), _nan_if_none(p["sigma"]),
-                      p["strategy"], p["reason"], batch["after_step"], batch["batch"])
-                for p in batch["picks"] if p["index"] in self._open["pending"]]
-
-    def _open_batch(self, event: dict) -> None:
-        self.batches.append(event)
-        indices = [p["index"] for p in event["picks"]]
-        self._open = {"position": {i: j for j, i in enumerate(indices)}, "pending": set(indices)}
-
-    def _follow_batch(self, event: dict) -> None:
-        """Place a label in pick order, and close the open batch when it is done or an outside event comes."""
-        index, opened = event["index"], self._open
-        in_batch = opened is not None and event["type"] != "undo" and index in opened["pending"]
-        if event["type"] == "label":
-            self._slots[index] = (self.batches[-1]["after_step"] + 1 + opened["position"][index]
-                                  if in_batch else event["step"])
-        if in_batch:
-            opened["pending"].discard(index)
-        if opened is not None and (not in_batch or not opened["pending"]):
-            self._open = None
+        return [Query(**{k: math.nan if v is None else v for k, v in p.items()},  # mu, sigma: null in the file
+                      n_events=len(self.events), batch=len(self.batch_book.events))
+                for p in self.batch_book.pending()]
 
     def _write(self, record: dict) -> pd.Series:
         event = {"type": record.pop("type"), "step": len(self.events) + 1, **record, "time": now()}
@@ -462,7 +363,7 @@ class Ledger:
         return history_frame([event]).iloc[0]
 
     def _apply(self, event: dict) -> None:
-        self._follow_batch(event)
+        self.batch_book.follow(event)
         index, step = event["index"], event["step"]
         if event["type"] == "label":
             self._skip_steps.pop(index, None)
@@ -480,7 +381,7 @@ class Ledger:
     def history(self) -> pd.DataFrame:
         """Every event in order: what was picked, by which strategy, mu and sigma then, the label, who, when.
 
-        Columns are :data:`HISTORY_COLUMNS`; ``event`` is ``"label"``, ``"skip"``
+        Columns are :data:`almat.labels.HISTORY_COLUMNS`; ``event`` is ``"label"``, ``"skip"``
         or ``"undo"``; ``mu``, ``sigma`` and ``label`` are in eV/atom; ``time``
         is ISO 8601 UTC.
         """
@@ -517,22 +418,6 @@ class Ledger:
         return pd.DataFrame({"n_labels": np.arange(1, len(labelled) + 1), "id": labelled["id"],
                              "label": labelled["label"], "best": labelled["label"].cummin()})
 
-    def best_by_batch(self) -> pd.DataFrame:
-        """Lowest label found by the end of each batch (eV/atom): what batches cost, in whole rounds.
-
-        Columns ``batch``, ``n_labels`` (labels that count, given up to the end
-        of that batch) and ``best`` (their minimum; NaN before any label). A
-        batch ends where the next one is recorded; the last ends now.
-        """
-        labelled = self.labelled
-        ends = [b["after_step"] for b in self.batches[1:]] + [len(self.events)]
-        rows = []
-        for batch, end in zip(self.batches, ends):
-            labels = labelled.loc[labelled["step"] <= end, "label"]
-            rows.append({"batch": batch["batch"], "n_labels": len(labels),
-                         "best": labels.min() if len(labels) else np.nan})
-        return pd.DataFrame(rows, columns=["batch", "n_labels", "best"])
-
     # ------------------------------------------------------------ the file
     def _replay_file(self) -> None:
         """Replay the labels file; the strategy is the one recorded last (header or strategy line)."""
@@ -546,58 +431,20 @@ class Ledger:
 
     def _replay(self, event: dict) -> str | None:
         """Apply one event read from the file, or say why it cannot be (one phrase)."""
-        if event.get("type") == "strategy":
-            if not isinstance(event.get("strategy"), str) or not event["strategy"]:
-                return "a strategy change that names no strategy"
+        problem = line_problem(event, len(self.events), self.pool.ids)
+        if problem:
+            return problem
+        kind, target = event["type"], event.get("undoes")
+        if kind == "strategy":
             self.strategy = event["strategy"]
             return None
-        if event.get("type") == "batch":
-            return self._replay_batch(event)
-        if event.get("type") not in ("label", "skip", "undo"):
-            return "not a label, skip, undo, strategy or batch event"
-        if event.get("step") != len(self.events) + 1:
-            return f"step {event.get('step')} where {len(self.events) + 1} was expected"
-        index = event.get("index")
-        if not isinstance(index, int) or not 0 <= index < len(self.pool) \
-                or self.pool.ids[index] != event.get("id"):
-            return f"candidate {event.get('id')!r} at index {index!r} is not in this pool"
-        if event["type"] == "label":
-            try:
-                parse_energy(event.get("label"))
-            except LabelError as err:
-                return str(err)
-            if index in self._label_steps:
-                return f"candidate {event['id']} is labelled twice without an undo"
-        if event["type"] == "undo":
-            target = event.get("undoes")
-            if not isinstance(target, int) or not 1 <= target <= len(self.events) \
-                    or self.events[target - 1]["type"] == "undo" or not self.counts(self.events[target - 1]):
-                return f"undoes step {target!r}, which is not a label or skip that still counts"
+        if kind == "batch":
+            return self.batch_book.problem(event, self.taken()) or self.batch_book.open(event)
+        if kind == "label" and event["index"] in self._label_steps:
+            return f"candidate {event['id']} is labelled twice without an undo"
+        if kind == "undo" and (not isinstance(target, int) or not 1 <= target <= len(self.events)
+                               or self.events[target - 1]["type"] == "undo"
+                               or not self.counts(self.events[target - 1])):
+            return f"undoes step {target!r}, which is not a label or skip that still counts"
         self._apply(event)
         return None
-
-    def _replay_batch(self, event: dict) -> str | None:
-        """Open a batch read from the file, or say why it cannot be (one phrase)."""
-        number, picks = event.get("batch"), event.get("picks")
-        if number != len(self.batches) + 1 or event.get("after_step") != len(self.events):
-            return (f"batch {number!r} after step {event.get('after_step')!r} where batch "
-                    f"{len(self.batches) + 1} after step {len(self.events)} was expected")
-        if self._open is not None:
-            return f"batch {number} starts while batch {number - 1} is still open"
-        if not isinstance(picks, list) or not picks or not all(isinstance(p, dict) for p in picks) \
-                or any(set(PICK_FIELDS) - set(p) for p in picks):
-            return f"batch {number} has no list of picks with {', '.join(PICK_FIELDS)}"
-        taken, seen = self.taken(), set()
-        for p in picks:
-            index = p["index"]
-            if not isinstance(index, int) or not 0 <= index < len(self.pool) or self.pool.ids[index] != p["id"]:
-                return f"batch {number} picks candidate {p['id']!r} at index {index!r}, which is not in this pool"
-            if taken[index] or index in seen:
-                return f"batch {number} picks candidate {p['id']}, which is taken or picked twice"
-            seen.add(index)
-        self._open_batch(event)
-        return None
-
-
-def _nan_if_none(x: float | None) -> float:
-    return math.nan if x is None else float(x)

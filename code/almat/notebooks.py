@@ -9,22 +9,10 @@ lesson's without being told to: that file may hold a learner's work.
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from almat.errors import AlmatError
-from almat.files import OutputError, write_atomic
-
-if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
-
-#: The package the wheel carries the notebooks in.
-LESSON_PACKAGE = "almat.lesson"
-#: The notebooks of a source checkout: run with ``PYTHONPATH=code``, or installed editable
-#: (``pip install -e .``), whose import finder does not map a package without ``__init__.py``.
-CHECKOUT_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-
+from almat.files import OutputError, packaged_folder, write_atomic
 
 class NotebooksMissingError(AlmatError, FileNotFoundError):
     """This installation of almat carries no notebooks."""
@@ -34,7 +22,7 @@ class NotebookExistsError(AlmatError, FileExistsError):
     """The destination already holds a different file of a notebook's name."""
 
 
-def lesson_notebooks() -> list[Traversable]:
+def lesson_notebooks() -> list[Path]:
     """The lesson's notebooks as this installation carries them, in episode order.
 
     Read with :mod:`importlib.resources` from the installed package; a source checkout (run
@@ -45,12 +33,8 @@ def lesson_notebooks() -> list[Traversable]:
     NotebooksMissingError
         If there are none (an installation built without them).
     """
-    try:
-        folder: Traversable = resources.files(LESSON_PACKAGE)
-    except ModuleNotFoundError:
-        folder = CHECKOUT_NOTEBOOKS
-    found = sorted((f for f in folder.iterdir() if f.name.endswith(".ipynb")) if folder.is_dir()
-                   else [], key=lambda f: f.name)
+    folder = packaged_folder("lesson", "notebooks")
+    found = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
     if not found:
         raise NotebooksMissingError(
             "This installation of almat has no lesson notebooks; reinstall it from the lesson's "

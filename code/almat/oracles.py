@@ -1,11 +1,21 @@
 """Oracles: whoever or whatever answers "what is the energy of this candidate?".
 
 In a real campaign the oracle is an expensive calculation (DFT) or a person.
-An oracle here is any object with
+An oracle (:class:`Oracle`) says what it can do, so that the campaign and the
+labeling app never have to guess:
 
-- ``name``: a short string recorded with every label it gives, and
-- ``label(pool, index) -> Label``: the energy per atom (eV/atom) of candidate
-  ``index`` of ``pool``.
+- ``name``: a short string recorded with every label it gives;
+- ``action``: what the app's button says, e.g. "Relax with CHGNet";
+- ``max_steps``: an oracle that works in steps (a relaxation) calls
+  ``on_step(step, fmax)`` after each one, up to this many; ``None``: no progress;
+- ``target_fmax``: the largest force (eV/Å) at which such an oracle stops, the
+  goal its progress moves towards; ``None``: no force target;
+- ``parallel``: whether ``label`` may run in another process (Dask) for a batch;
+- ``label(pool, index, on_step=None) -> Label``: the energy per atom (eV/atom)
+  of candidate ``index`` of ``pool``.
+
+Your own oracle needs only ``name`` and ``label(pool, index)``:
+:func:`as_oracle`, which the campaign calls once, fills in the rest.
 
 An oracle may refuse a candidate, for instance because the calculation did
 not converge or the energy is unknown. It then raises :class:`OracleRefusal`
@@ -18,6 +28,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,12 +87,103 @@ class TableError(AlmatError, ValueError):
     """A :class:`TableOracle`'s table does not fit the pool (wrong length, or no such column)."""
 
 
+class OracleError(AlmatError, TypeError):
+    """An object given as an oracle lacks what an oracle needs, or declares impossible values."""
+
+
+#: What every oracle declares besides ``label``; :func:`as_oracle` fills in the missing ones.
+DECLARED = ("name", "action", "max_steps", "target_fmax", "parallel")
+
+
 class Oracle(Protocol):
-    """What a campaign needs from an oracle (any object with these two members)."""
+    """What a campaign and the labeling app need from an oracle.
 
-    name: str
+    Every oracle of almat declares all of these; :func:`as_oracle` makes one
+    of any object with a ``name`` and a ``label(pool, index)`` method.
+    """
 
-    def label(self, pool: Pool, index: int) -> Label: ...
+    name: str  # recorded with every label it gives
+    action: str  # what the app's button says, e.g. "Look up in table", "Relax with CHGNet"
+    max_steps: int | None  # it calls on_step(step, fmax) after each step, up to this many; None: no progress
+    target_fmax: float | None  # eV/Å: on_step's fmax falls to this when it is done; None: no force target
+    parallel: bool  # label() may run in another process (Dask) for a batch
+
+    def label(self, pool: Pool, index: int,
+              on_step: Callable[[int, float], None] | None = None) -> Label: ...
+
+
+class OwnOracle:
+    """Your own oracle, with what it does not declare filled in (see :func:`as_oracle`).
+
+    ``action`` defaults to "Compute with NAME", ``max_steps`` and ``target_fmax``
+    to None, ``parallel`` to False (it may hold files, connections or state that
+    another process cannot share). An oracle that declares ``max_steps``
+    promises that its ``label`` takes ``on_step``; one that does not is called
+    as ``label(pool, index)``. A plain number returned by ``label`` becomes a
+    :class:`Label` whose source is the oracle's name.
+
+    Parameters
+    ----------
+    oracle
+        Any object with a ``name`` and a ``label(pool, index)`` method.
+    """
+
+    def __init__(self, oracle: object):
+        self.oracle = oracle
+        self.name = str(oracle.name)
+        self.action = getattr(oracle, "action", f"Compute with {self.name}")
+        self.max_steps = getattr(oracle, "max_steps", None)
+        self.target_fmax = getattr(oracle, "target_fmax", None)
+        self.parallel = getattr(oracle, "parallel", False)
+
+    def __repr__(self) -> str:
+        return f"OwnOracle({self.oracle!r})"
+
+    def label(self, pool: Pool, index: int,
+              on_step: Callable[[int, float], None] | None = None) -> Label:
+        """The wrapped oracle's answer, as a :class:`Label`."""
+        if self.max_steps is None:
+            answer = self.oracle.label(pool, index)
+        else:
+            answer = self.oracle.label(pool, index, on_step=on_step)
+        return answer if isinstance(answer, Label) else Label(answer, self.name)
+
+
+def _declaration_problem(oracle: object) -> str | None:
+    """What is wrong with the values an oracle declares (one phrase), or None."""
+    action, steps, fmax = oracle.action, oracle.max_steps, oracle.target_fmax
+    if not isinstance(action, str) or not action.strip():
+        return f"its action must be the button's text; got {action!r}"
+    if steps is not None and (not isinstance(steps, numbers.Integral) or isinstance(steps, bool)
+                              or steps < 1):
+        return f"its max_steps must be a positive whole number or None; got {steps!r}"
+    if fmax is not None and (not isinstance(fmax, numbers.Real) or isinstance(fmax, bool)
+                             or not math.isfinite(fmax) or fmax <= 0):
+        return f"its target_fmax must be a positive force in eV/Å or None; got {fmax!r}"
+    if not isinstance(oracle.parallel, (bool, np.bool_)):
+        return f"its parallel must be True or False; got {oracle.parallel!r}"
+    return None
+
+
+def as_oracle(oracle: object) -> Oracle:
+    """An :class:`Oracle`: ``oracle`` itself if it declares everything, else an :class:`OwnOracle`.
+
+    Raises
+    ------
+    OracleError
+        ``oracle`` has no ``name`` (text) or no ``label`` method, or declares
+        an impossible value (an empty action, ``max_steps=0``, a negative force).
+    """
+    name = getattr(oracle, "name", None)
+    if not isinstance(name, str) or not name.strip() or not callable(getattr(oracle, "label", None)):
+        raise OracleError(
+            f"{oracle!r} is not an oracle: give an object with a name (text) and a method "
+            "label(pool, index) that returns the energy per atom (eV/atom) as an almat.Label.")
+    adapted = oracle if all(hasattr(oracle, a) for a in DECLARED) else OwnOracle(oracle)
+    problem = _declaration_problem(adapted)
+    if problem is not None:
+        raise OracleError(f"Oracle {name!r} cannot be used: {problem}.")
+    return adapted
 
 
 class CHGNetOracle:
@@ -100,6 +203,9 @@ class CHGNetOracle:
     """
 
     name = "chgnet"
+    action = "Compute with CHGNet"
+    max_steps = None
+    target_fmax = None
     parallel = True
 
     def __init__(self, model=None, cache=True):
@@ -109,8 +215,9 @@ class CHGNetOracle:
     def __repr__(self) -> str:
         return "CHGNetOracle()" if self.model is None else f"CHGNetOracle(model={self.model!r})"
 
-    def label(self, pool: Pool, index: int) -> Label:
-        """Score candidate ``index`` of ``pool`` with CHGNet (eV/atom)."""
+    def label(self, pool: Pool, index: int,
+              on_step: Callable[[int, float], None] | None = None) -> Label:
+        """Score candidate ``index`` of ``pool`` with CHGNet (eV/atom); one step, no ``on_step``."""
         from almat.scoring import load_chgnet, score_structures
 
         model = load_chgnet() if self.model is None else self.model
@@ -152,6 +259,7 @@ class RelaxedCHGNetOracle:
     """
 
     name = "chgnet-relaxed"
+    action = "Relax with CHGNet"
     parallel = True
 
     def __init__(self, settings: RelaxSettings = RelaxSettings(),
@@ -168,6 +276,11 @@ class RelaxedCHGNetOracle:
     def max_steps(self) -> int:
         """Most optimizer steps one label can take (for progress bars)."""
         return self.settings.steps
+
+    @property
+    def target_fmax(self) -> float:
+        """The largest force (eV/Å) at which a relaxation has converged."""
+        return self.settings.fmax
 
     def cache_path(self, pool: Pool) -> Path | None:
         """The relaxations file for candidates of ``pool``, or None without a cache.
@@ -269,6 +382,9 @@ class TableOracle:
         Recorded as ``labelled_by`` in the campaign history.
     """
 
+    action = "Look up in table"
+    max_steps = None
+    target_fmax = None
     parallel = True
 
     def __init__(self, values: str | pd.Series | np.ndarray | list[float] | None = None,
@@ -303,7 +419,8 @@ class TableOracle:
             )
         return float(array[index])
 
-    def label(self, pool: Pool, index: int) -> Label:
+    def label(self, pool: Pool, index: int,
+              on_step: Callable[[int, float], None] | None = None) -> Label:
         """The table's value for candidate ``index``; refuses NaN and infinite entries."""
         value = self._lookup(pool, int(index))
         if not np.isfinite(value):

@@ -41,6 +41,8 @@ from almat.relaxation import (
 
 #: Seconds a Dask scheduler has to answer (connect and handshake) before it is given up on.
 CONNECT_TIMEOUT = 10.0
+#: What ``future.result()`` raises when the Dask scheduler is lost (the results that came are kept).
+SCHEDULER_LOST = (concurrent.futures.CancelledError, OSError, asyncio.TimeoutError)
 
 
 class SchedulerError(AlmatError, ValueError):
@@ -234,7 +236,7 @@ def relax_many(structures: Mapping[str, Structure], path: str | Path,
             for future in as_completed(futures):
                 try:
                     record = future.result()
-                except (concurrent.futures.CancelledError, OSError, asyncio.TimeoutError) as err:
+                except SCHEDULER_LOST as err:
                     raise RelaxationsInterrupted(
                         f"The Dask scheduler was lost ({type(err).__name__}). {len(done)} finished "
                         f"relaxations are kept in {journal.path}; run the same command to resume."

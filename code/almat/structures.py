@@ -7,14 +7,13 @@ module builds the parent structure from published crystallographic facts,
 reads it back with errors a learner can act on, and prepares the disorder for
 enumeration.
 
-Sources of the facts in :data:`PARENT_SITES` are listed in ``almat/data/README.md``.
+Sources of the facts in :data:`PARENT_SITES` are listed in ``data/README.md``.
 """
 
 from __future__ import annotations
 
 import warnings
 from fractions import Fraction
-from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from almat.errors import AlmatError
+from almat.files import packaged_folder, write_atomic
 
 #: Cubic lattice parameter of Li6PS5Cl in Å.
 LATTICE_A = 9.86
@@ -41,7 +41,7 @@ PARENT_SITES: tuple[tuple[str, str, str | dict[str, float], tuple[float, float, 
     ("Cl1", "4a", "Cl-", (0.0, 0.0, 0.0)),
 )
 
-DATA_DIR = Path(str(files("almat") / "data"))
+DATA_DIR = packaged_folder("data", "data")
 PARENT_CIF = DATA_DIR / "Li6PS5Cl.cif"
 
 
@@ -270,8 +270,6 @@ def write_parent_cif(path: str | Path = PARENT_CIF) -> Path:
         The file written.
     """
     from pymatgen.io.cif import CifWriter
-
-    from almat.files import write_atomic
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
