@@ -409,3 +409,26 @@ def test_top_level_page_without_root(lesson):
 def test_episode_with_a_layout(lesson):
     edit(lesson / EPISODE, "exercises: 10\n", "exercises: 10\nlayout: page\n")
     assert_reported(lesson, "unknown front matter key 'layout'")
+
+
+# --- numbered lists as kramdown renders them (issue 19: episode 2's solution list) ----------
+
+def test_numbered_list_that_does_not_start_at_one(lesson):
+    # kramdown writes <ol> without a start number: "2. B's total energy" shows as "1.".
+    edit(lesson / EPISODE, "> > 1. No: 48 is the number", "> > 2. No: 48 is the number")
+    assert_reported(lesson, "a numbered list starting at 2 shows as 1 on the website")
+
+
+def test_list_item_that_begins_with_another_number(lesson):
+    # "1. 924. 2. Two choices ..." is three nested lists, and the 924 disappears.
+    edit(lesson / EPISODE, "> > 1. `comb(12, 6)` is 924.\n> > 2. Two choices",
+         "> > 1. 924. 2. Two choices")
+    assert_reported(lesson, "begins with another list marker")
+
+
+def test_list_items_and_answers_of_the_real_lesson_render_as_written():
+    site = ROOT / "_episodes"
+    text = (site / "02-enumeration.md").read_text(encoding="utf-8")
+    assert "> > 1. `comb(12, 6)` is 924.\n> > 2. Two choices per pair" in text
+    assert "> > **Answer 2.**\n> > B's total energy" in (site / "03-scoring.md").read_text(
+        encoding="utf-8")
