@@ -25,8 +25,8 @@ __version__ = "0.1.0"
 #: The package's modules (and subpackages) in pipeline order: each imports only earlier ones.
 PIPELINE = ("errors", "files", "journal", "structures", "orderings", "enumeration", "scoring",
             "relaxation", "parallel", "clusters", "features", "pool", "pool_build", "surrogates",
-            "acquisition", "screening", "oracles", "labels", "ledger", "campaign", "dft",
-            "evaluation", "plots", "widget", "notebooks", "cli")
+            "acquisition", "screening", "oracles", "labels", "batch_book", "ledger", "batches",
+            "campaign", "dft", "evaluation", "plots", "widget", "notebooks", "cli")
 
 if TYPE_CHECKING:  # the exports, in pipeline order; ``X as X`` marks each as re-exported
     from almat.errors import AlmatError as AlmatError
@@ -72,11 +72,11 @@ if TYPE_CHECKING:  # the exports, in pipeline order; ``X as X`` marks each as re
     from almat.oracles import RelaxedCHGNetOracle as RelaxedCHGNetOracle
     from almat.oracles import TableOracle as TableOracle
     from almat.oracles import as_oracle as as_oracle
+    from almat.labels import LabelError as LabelError
     from almat.labels import LabelsFileError as LabelsFileError
     from almat.labels import LabelsFileWriteError as LabelsFileWriteError
     from almat.labels import labels_file as labels_file
     from almat.ledger import CampaignError as CampaignError
-    from almat.ledger import LabelError as LabelError
     from almat.ledger import Ledger as Ledger
     from almat.campaign import Campaign as Campaign
     from almat.dft import DFTExportError as DFTExportError
