@@ -88,7 +88,7 @@ def lines(path: Path) -> list[dict]:
 def outcome(campaign: Campaign) -> tuple[list, dict]:
     """What must not depend on how the rounds went: each batch's picks, and every label by candidate."""
     picks = [[p["index"] for p in b["picks"]] for b in campaign.ledger.batch_book.events]
-    labels = dict(zip(campaign.labelled["index"], campaign.labelled["label"]))
+    labels = dict(zip(campaign.labelled["index"], campaign.labelled["energy"]))
     return picks, labels
 
 
@@ -118,7 +118,7 @@ def test_believer_refits_with_each_pick_at_its_predicted_energy(pool, X):
     campaign.run(3)
     first, second = campaign.suggest_batch(2, method="believer")
     idx = campaign.labelled["index"].to_numpy()
-    y = campaign.labelled["label"].to_numpy()
+    y = campaign.labelled["energy"].to_numpy()
     # Fitted here from scratch: scale, Bayesian ridge, believe the first pick, pick the lowest again.
     def fit(i, e):
         mean, std = X[i].mean(0), X[i].std(0)

@@ -406,9 +406,9 @@ def test_a_campaign_goes_on_with_dft_labels(tmp_path, pool):
     write_vasprun(tmp_path / "dft" / first.id, -4.05)
     row = campaign.step()
     assert (row["event"], row["id"], row["labelled_by"]) == ("label", first.id, "dft")
-    assert row["label"] == pytest.approx(-4.05, abs=1e-9)
+    assert row["energy"] == pytest.approx(-4.05, abs=1e-9)
     # on disk, before it is acknowledged; the next pick has no results yet and is skipped
     saved = [json.loads(line) for line in labels.read_text().splitlines()]
-    assert saved[-1]["label"] == pytest.approx(-4.05, abs=1e-9)
+    assert saved[-1]["energy"] == pytest.approx(-4.05, abs=1e-9)
     row = campaign.step()
     assert row["event"] == "skip" and "no DFT folder" in row["reason"]

@@ -149,11 +149,11 @@ def test_best_so_far_is_the_running_minimum():
 
 
 def test_best_so_far_from_history_skips_unlabelled_rows():
-    history = pd.DataFrame({"label": [-4.0, np.nan, -4.3, -4.1]})
+    history = pd.DataFrame({"energy": [-4.0, np.nan, -4.3, -4.1]})
     x, y = plot_best_so_far(history).lines[0].get_data()
     assert list(x) == [1, 2, 3]
     assert np.allclose(y, [-4.0, -4.3, -4.3])
-    with pytest.raises(PlotInputError, match="label"):
+    with pytest.raises(PlotInputError, match="energy"):
         plot_best_so_far(pd.DataFrame({"energy": [1.0]}))
 
 

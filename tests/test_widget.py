@@ -104,7 +104,7 @@ def test_compute_button_records_the_shown_candidate(app, path, pool):
     assert saved(path) == []
     event = assert_click_records_one_line(app, path)
     # the value is the toy table's, looked up here by id
-    assert event["label"] == pytest.approx(pool.reference.loc[event["id"], "energy_per_atom"])
+    assert event["energy"] == pytest.approx(pool.reference.loc[event["id"], "energy_per_atom"])
     assert event["labelled_by"] == "table"
     assert app.ui.status.value.startswith("<span>labelled 1 / 10")
     assert app.ui.progress.value == 1 and app.ui.progress.max == BUDGET
@@ -124,7 +124,7 @@ def test_submit_button_records_the_typed_value(app, path):
     app.ui.submit_button.click()
     (event,) = saved(path)
     assert event["type"] == "label" and event["id"] == shown
-    assert event["label"] == -4.0512 and event["labelled_by"] == "human"
+    assert event["energy"] == -4.0512 and event["labelled_by"] == "human"
     assert app.ui.value_text.value == ""
     assert "-4.0512 eV/atom" in last_message(app)
     assert "labelled 1 / 10" in app.ui.status.value
@@ -395,7 +395,7 @@ def test_compute_with_chgnet(pool, path):
     assert app.ui.compute_button.description == "Compute with CHGNet"
     event = assert_click_records_one_line(app, path)
     expected = load_chgnet().predict_structure(pool.structure(event["index"]))["e"]
-    assert event["label"] == pytest.approx(float(expected), abs=1e-5)
+    assert event["energy"] == pytest.approx(float(expected), abs=1e-5)
     assert event["labelled_by"] == "chgnet"
 
 
@@ -408,7 +408,7 @@ def test_pool_without_reference_energies(table, path):
     for text in ("-4.08", "-4.09", "-4.07"):
         app.ui.value_text.value = text
         app.ui.submit_button.click()
-    assert [e["label"] for e in saved(path)[1:]] == [-4.08, -4.09, -4.07]
+    assert [e["energy"] for e in saved(path)[1:]] == [-4.08, -4.09, -4.07]
     assert "<img" in app.ui.best_image.value and "labelled 3 / 5" in app.ui.status.value
 
 
@@ -423,7 +423,7 @@ def test_enter_in_the_energy_box_submits(app, path):
     app.ui.value_text.value = "-4.0512"
     press_enter(app.ui.value_text)
     (event,) = saved(path)
-    assert (event["id"], event["label"], event["labelled_by"]) == (shown, -4.0512, "human")
+    assert (event["id"], event["energy"], event["labelled_by"]) == (shown, -4.0512, "human")
     assert app.ui.value_text.value == ""
 
 
@@ -723,7 +723,7 @@ def test_a_label_many_sigma_from_mu_asks_for_a_second_submit(pool, path):
     assert app.ui.last_level() == "check" and "almat-check" in app.ui.messages.value
     assert app.shown == q and not last_is_error(app)
     second = app.submit(str(far))
-    assert second.ok and saved(path)[-1]["label"] == far and saved(path)[-1]["id"] == q.id
+    assert second.ok and saved(path)[-1]["energy"] == far and saved(path)[-1]["id"] == q.id
 
 
 def test_another_value_or_another_candidate_asks_again(pool, path):
@@ -759,7 +759,7 @@ def test_what_the_app_shows_is_what_the_lessons_code_looks_up(pool, path):
     assert pool.ids[q.index] == q.id
     app.compute()
     last = app.campaign.labelled.iloc[-1]  # how episode 6 compares a label with the table
-    assert last["id"] == q.id and pool.energies[last["index"]] == pytest.approx(last["label"])
+    assert last["id"] == q.id and pool.energies[last["index"]] == pytest.approx(last["energy"])
 
 
 def test_a_resumed_strategy_change_is_said_in_the_app_not_warned(pool, path, capsys):

@@ -277,10 +277,10 @@ def run_until(campaign: Campaign, target: float = -math.inf) -> np.ndarray:
 
     Returns the labels that count, in the order they were given (eV/atom).
     """
-    labels = campaign.labelled["label"].to_numpy(dtype=float)
+    labels = campaign.labelled["energy"].to_numpy(dtype=float)
     while not campaign.done and not (labels <= target + 1e-12).any():
         campaign.step()
-        labels = campaign.labelled["label"].to_numpy(dtype=float)
+        labels = campaign.labelled["energy"].to_numpy(dtype=float)
     return labels
 
 
@@ -352,7 +352,7 @@ def compare_strategies(pool: Pool, strategies: Sequence[str | Callable | Strateg
                 if mae:
                     errors.append((campaign.n_labels,
                                    1000 * _mean_absolute_error(campaign.predict()[0], pool.energies)))
-            curve = _curve(campaign.strategy, seed, campaign.labelled["label"].to_numpy(), lowest)
+            curve = _curve(campaign.strategy, seed, campaign.labelled["energy"].to_numpy(), lowest)
             if mae:
                 curve["mae_meV"] = curve["n_labels"].map(dict(errors))
             curves.append(curve)

@@ -70,7 +70,7 @@ def describe(row: pd.Series) -> str:
     """One line on a recorded event, e.g. "Step 3: c2-000613 labelled -4.3990 eV/atom by table."."""
     event = row["event"]
     if event == "label":
-        return f"Step {row['step']}: {row['id']} labelled {row['label']:.4f} eV/atom by {row['labelled_by']}."
+        return f"Step {row['step']}: {row['id']} labelled {row['energy']:.4f} eV/atom by {row['labelled_by']}."
     if event == "skip":
         return f"Step {row['step']}: {row['id']} skipped ({row['reason']})."
     return f"Step {row['step']}: step {row['undoes']} ({row['id']}) is taken back; its line stays in the file."
@@ -404,7 +404,7 @@ class LabelingApp:
     def _update_counters(self) -> None:
         campaign = self.campaign
         best = campaign.best()
-        found = "" if best is None else (f" · best {best['label']:.4f} eV/atom "
+        found = "" if best is None else (f" · best {best['energy']:.4f} eV/atom "
                                          f"(<code>{html.escape(str(best['id']))}</code>)")
         self.ui.show_counter(campaign.n_labels, campaign.budget or len(campaign.pool),
                              f"<span>{html.escape(self.counter_text())}</span>{found}")
