@@ -154,7 +154,7 @@ def test_best_so_far_from_history_skips_unlabelled_rows():
     assert list(x) == [1, 2, 3]
     assert np.allclose(y, [-4.0, -4.3, -4.3])
     with pytest.raises(PlotInputError, match="energy"):
-        plot_best_so_far(pd.DataFrame({"energy": [1.0]}))
+        plot_best_so_far(pd.DataFrame({"label": [1.0]}))  # the column's name before format 5
 
 
 def test_best_so_far_without_labels():
