@@ -100,7 +100,7 @@ def test_a_batch_of_one_is_the_sequential_campaign(pool, X, options):
     sequential.run(14)
     batched = Campaign(pool, TableOracle(), features=X, **options)
     batched.run_batch(1, 14, in_process=True, progress=False)
-    columns = ["event", "index", "strategy", "mu", "sigma", "label", "reason"]
+    columns = ["event", "index", "strategy", "mu", "sigma", "energy", "reason"]
     assert sequential.history[columns].equals(batched.history[columns])
 
 
@@ -227,7 +227,7 @@ def test_a_pick_of_a_closed_batch_is_refused_and_nothing_is_recorded(pool, X, tm
     campaign = Campaign(pool, TableOracle(), features=X, ledger_path=tmp_path / "l.jsonl")
     picks = campaign.ledger.record_batch(campaign.suggest_batch(3), "believer")
     campaign.submit(pool.energies[picks[1].index], index=picks[1].index)  # out of order: still open
-    campaign.ledger.add("label", picks[0], by="t", source="t", label=pool.energies[picks[0].index])
+    campaign.ledger.add("label", picks[0], by="t", source="t", energy=pool.energies[picks[0].index])
     assert campaign.labelled["index"].tolist() == [picks[1].index, picks[0].index]  # as they came
     assert campaign.ledger.labels_in_pick_order()[0].tolist() == [picks[0].index, picks[1].index]
     with pytest.raises(CampaignError, match="still has 1 picks to label"):
@@ -235,7 +235,7 @@ def test_a_pick_of_a_closed_batch_is_refused_and_nothing_is_recorded(pool, X, tm
     campaign.undo()  # an event outside the batch closes it
     before = (tmp_path / "l.jsonl").read_bytes()
     with pytest.raises(StaleQueryError, match="batch 1, which is closed") as err:
-        campaign.ledger.add("label", picks[2], by="t", source="t", label=pool.energies[picks[2].index])
+        campaign.ledger.add("label", picks[2], by="t", source="t", energy=pool.energies[picks[2].index])
     assert "\n" not in str(err.value) and (tmp_path / "l.jsonl").read_bytes() == before
     assert not campaign.ledger.pending() and campaign.suggest().batch is None
 
