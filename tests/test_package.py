@@ -8,7 +8,7 @@ import almat
 PIPELINE = ["errors", "files", "structures", "orderings", "exclusion", "hnf", "hart_forcade", "enumeration", "scoring", "relaxation",
             "parallel", "features",
             "pool", "surrogates", "acquisition", "screening", "oracles", "ledger", "campaign", "evaluation", "plots",
-            "widget", "cli"]
+            "views", "widget", "cli"]
 PACKAGE = Path(almat.__file__).parent
 
 
