@@ -52,7 +52,7 @@ from ase.neighborlist import neighbor_list
 from chemiscope.widget import ChemiscopeWidgetBase
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
-from traitlets import Unicode
+from traitlets import Bool, Unicode
 
 from almat.campaign import Campaign
 from almat.errors import AlmatError
@@ -73,8 +73,6 @@ PAIR_RADIUS, FULL_PAIR_RADIUS = 0.05, 0.14
 PAIR_COLOUR = "#9a9a9a"
 #: Displacement arrows of :func:`show_relaxation` are this many times longer than the move.
 ARROW_SCALE = 5.0
-#: Size of one 3-D view in the page (CSS px): fits a notebook at 1024×768 with the sidebar open.
-VIEW_HEIGHT = 420
 
 LI = "Li"
 
@@ -108,29 +106,70 @@ const fetch = (resource, options) => __almatHere(resource?.url ?? resource)
 """
 
 
+#: Runs after chemiscope's module code: its ``render`` waits until the widget's element is in
+#: the page with a width. 3Dmol and Plotly measure the element when they start, and a view that
+#: starts detached (a box's child, or before JupyterLab attaches the output) stays blank.
+#: ``anywidget`` is the object the module exports as its default.
+ON_SCREEN_EPILOGUE = """\
+// almat: start drawing once the element is in the page and has a width (see almat.views).
+{
+  const draw = anywidget.render;
+  const placed = (el, signal) => new Promise((resolve) => {
+    const ready = () => el.isConnected && el.getBoundingClientRect().width > 0;
+    if (ready()) { resolve(true); return; }
+    const watch = new ResizeObserver(() => { if (ready()) { watch.disconnect(); resolve(true); } });
+    watch.observe(el);
+    signal?.addEventListener("abort", () => { watch.disconnect(); resolve(false); });
+  });
+  anywidget.render = async (context) => {
+    if (await placed(context.el, context.signal)) return draw(context);
+  };
+}
+"""
+
+
 def _offline_esm() -> str:
-    """chemiscope's widget module, unchanged, after :data:`OFFLINE_PROLOGUE`."""
+    """chemiscope's widget module, unchanged, between :data:`OFFLINE_PROLOGUE` and
+    :data:`ON_SCREEN_EPILOGUE`."""
     bundle = Path(chemiscope.widget._ESM_PATH).read_text(encoding="utf-8")
-    return OFFLINE_PROLOGUE + "\n" + bundle
+    return f"{OFFLINE_PROLOGUE}\n{bundle}\n{ON_SCREEN_EPILOGUE}"
 
 
 class ChemiscopeView(ChemiscopeWidgetBase):
     """A chemiscope widget that stays offline, with a plain-text description.
 
-    ``mode`` is ``"structure"`` (viewers only), ``"map"`` or ``"default"`` (both).
+    The page draws from what the widget holds when it is created. chemiscope
+    sends its data (``value``) and settings in an update just after that, which
+    the page can miss when it is busy (seen in JupyterLab 4.6 with several views
+    at once: the view stays blank). Here they go with the widget itself, and
+    ``mode`` and ``has_metadata`` are class defaults for the same reason.
+    Structures travel with the data (no cache on the Python side), so a view
+    needs no answer from the kernel to draw.
     """
 
     _esm = _offline_esm()
-    mode = Unicode("structure").tag(sync=True)
+    has_metadata = Bool(True).tag(sync=True)
 
-    def __init__(self, data: dict, mode: str, description: str):
+    def __init__(self, data: dict, description: str):
         self._description = description
-        super().__init__(data, has_metadata=True, warning_timeout=-1, cache_structures=True)
-        self.mode = mode
-        self.layout = ipywidgets.Layout(height=f"{VIEW_HEIGHT}px" if mode == "structure" else None)
+        self.value = json.dumps(data)  # chemiscope sets the same text again: no update is sent
+        self.settings = data.get("settings", {})
+        super().__init__(data, has_metadata=True, cache_structures=False)
 
     def __repr__(self) -> str:
         return self._description
+
+
+class StructureView(ChemiscopeView):
+    """Structure viewers only."""
+
+    mode = Unicode("structure").tag(sync=True)
+
+
+class MapView(ChemiscopeView):
+    """A map beside a structure viewer."""
+
+    mode = Unicode("default").tag(sync=True)
 
 
 # --------------------------------------------------------------------- what is drawn
@@ -339,7 +378,7 @@ def _input(scenes: Sequence[Scene], name: str, description: str, properties: dic
 
 
 # --------------------------------------------------------------------- the views
-def show_ordering(source, index: int | str | None = None) -> ChemiscopeView:
+def show_ordering(source, index: int | str | None = None) -> StructureView:
     """A 3-D view of one ordering: Li, empty 48h sites, pairs, framework; drag to turn it.
 
     Parameters are those of :func:`ordering_scene`. The text under the view (and
@@ -349,8 +388,8 @@ def show_ordering(source, index: int | str | None = None) -> ChemiscopeView:
     scene = ordering_scene(source, index)
     description = ("Li: purple; empty 48h sites: small pale spheres; 48h pairs: grey rods, "
                    "thick vermilion when both sites hold Li.")
-    return ChemiscopeView(_input([scene], scene.name, description), "structure",
-                          f"<3-D view of {scene.describe()}>")
+    return StructureView(_input([scene], scene.name, description),
+                         f"<3-D view of {scene.describe()}>")
 
 
 def relaxation_scenes(before, after: Structure | Relaxation, index: int | str | None = None
@@ -388,7 +427,7 @@ def relaxation_scenes(before, after: Structure | Relaxation, index: int | str | 
 class ViewRow(ipywidgets.HBox):
     """Views side by side, with a plain-text description."""
 
-    def __init__(self, views: Sequence[ChemiscopeView], description: str):
+    def __init__(self, views: Sequence[StructureView], description: str):
         super().__init__(list(views), layout=ipywidgets.Layout(width="100%"))
         for view in views:
             view.layout.width = f"{100 / len(views):.4g}%"
@@ -421,12 +460,12 @@ def show_relaxation(before, after: Structure | Relaxation, index: int | str | No
     arrows = {"moves": {"kind": "arrow", "parameters": {
         "global": {"baseRadius": 0.05, "headRadius": 0.14, "headLength": 0.3, "color": "#000000"},
         "atom": [{"vector": np.round(ARROW_SCALE * m, 4).tolist()} for m in moves]}}}
-    left = ChemiscopeView(_input([start], "before", f"{start.name} before relaxation. Arrows: "
+    left = StructureView(_input([start], "before", f"{start.name} before relaxation. Arrows: "
                                  f"where each atom moves, drawn {ARROW_SCALE:g} times longer "
                                  "than the move.", extra_shapes=arrows),
-                          "structure", f"<{start.describe()}, before relaxation>")
-    right = ChemiscopeView(_input([end], "after", f"{end.name} after relaxation."), "structure",
-                           f"<{end.describe()}, after relaxation>")
+                         f"<{start.describe()}, before relaxation>")
+    right = StructureView(_input([end], "after", f"{end.name} after relaxation."),
+                          f"<{end.describe()}, after relaxation>")
     return ViewRow([left, right], f"<3-D views of {start.name} before and after relaxation: "
                    f"{len(moves)} atoms, largest move {largest:.2f} Å>")
 
@@ -489,7 +528,7 @@ def pool_map_properties(pool: Pool, campaign: Campaign | None = None) -> dict[st
 
 
 def show_pool(pool: Pool, campaign: Campaign | None = None, *, x: str | None = None,
-              y: str | None = None, color: str | None = None) -> ChemiscopeView:
+              y: str | None = None, color: str | None = None) -> MapView:
     """A map of the pool beside a 3-D view: click a point to see its crystal.
 
     Without a campaign the map shows the unrelaxed against the relaxed energy,
@@ -526,10 +565,9 @@ def show_pool(pool: Pool, campaign: Campaign | None = None, *, x: str | None = N
     description = (f"Each point is a candidate of pool {pool.name!r}; click one to see its "
                    "crystal. Empty 48h sites: small pale spheres; pairs with two Li: thick "
                    "vermilion rods.")
-    return ChemiscopeView(_input(scenes, f"pool {pool.name}", description, props,
-                                 settings), "default",
-                          f"<map of the {len(pool)} candidates of pool {pool.name!r}: "
-                          f"{axes['x']} against {axes['y']}>")
+    return MapView(_input(scenes, f"pool {pool.name}", description, props, settings),
+                   f"<map of the {len(pool)} candidates of pool {pool.name!r}: "
+                   f"{axes['x']} against {axes['y']}>")
 
 
 class CandidateView(ipywidgets.VBox):

@@ -43,6 +43,9 @@ CHROMIUM_ARGS = (
     "--no-first-run",
     "--disable-quic",
 )
+#: Extra flags for pages that draw WebGL (the 3-D views): headless Chromium then draws it in
+#: software (SwiftShader); without them a WebGL canvas stays blank.
+WEBGL_ARGS = ("--use-angle=swiftshader", "--enable-unsafe-swiftshader")
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -116,9 +119,10 @@ def serve_directory(directory: str | Path) -> Iterator[str]:
 
 
 @contextmanager
-def launch_chromium(**launch_options) -> Iterator[object]:
+def launch_chromium(*extra_args: str, **launch_options) -> Iterator[object]:
     """Start Playwright and Debian's Chromium; yield the Playwright ``Browser``.
 
+    ``extra_args`` are flags added to :data:`CHROMIUM_ARGS` (e.g. :data:`WEBGL_ARGS`).
     Extra keyword arguments go to ``playwright.chromium.launch`` (for example
     ``headless=False`` when debugging by hand).
     """
@@ -131,7 +135,7 @@ def launch_chromium(**launch_options) -> Iterator[object]:
     with sync_playwright() as playwright:
         try:
             browser = playwright.chromium.launch(
-                executable_path=executable, args=list(CHROMIUM_ARGS), **launch_options
+                executable_path=executable, args=[*CHROMIUM_ARGS, *extra_args], **launch_options
             )
         except PlaywrightError as exc:
             first_lines = "\n".join(str(exc).splitlines()[:6])
