@@ -69,7 +69,7 @@ def _parent(name: str):
 def _job(backend: str, case: str, sizes: range):
     """A callable that enumerates ``case`` at ``sizes`` with ``backend``, set up outside the timing."""
     import almat
-    from almat.hart_forcade import enumerate_labelings
+    from almat.enumeration.walk import enumerate_labelings
 
     name, _, _, concentrations, min_distance = CASES[case]
     parent = _parent(name)

@@ -126,7 +126,8 @@ _QUOTE_MARKER = re.compile(r"^ {0,3}> ?")
 _FENCE = re.compile(r"^(`{3,}|~{3,})(.*)$")
 _IAL = re.compile(r"^\{:\s*([^}]*)\}\s*$")
 _REF_LINK = re.compile(r"!?\[((?:[^\[\]]|\[[^\[\]]*\])*)\]\[([^\[\]]*)\]")
-_LINK_DEFINITION = re.compile(r"^ {0,3}\[([^\[\]]+)\]:\s*\S")
+#: A reference-link definition: its name and its target (which may start with Liquid).
+_LINK_DEFINITION = re.compile(r"^ {0,3}\[([^\[\]]+)\]:\s*(\{\{.*?\}\}\S*|\S+)")
 _INLINE_CODE = re.compile(r"(`+)(.+?)\1")
 _IMAGE = re.compile(r"!\[([^\]]*)\]\(")
 _IMAGE_LINE = re.compile(r"^!\[[^\]]*\]\([^)]*\)$")
@@ -155,6 +156,9 @@ class Block:
         Blocks directly inside a blockquote.
     lines
         A code block's content, or a blockquote's text lines (markers removed).
+    end
+        Line number of the block's last line: its class line if it has one, else its closing
+        fence or last quoted line.
     """
 
     kind: str
@@ -164,6 +168,7 @@ class Block:
     children: list[Block] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     parent: Block | None = field(default=None, repr=False)
+    end: int = 0
 
 
 @dataclass
@@ -287,6 +292,7 @@ def parse_markdown(path: str | Path, label: str | None = None, plain: bool = Fal
                 if closing and closing.group(1)[0] == marker[0] and \
                         len(closing.group(1)) >= len(marker) and not closing.group(2).strip():
                     fence = None
+                    block.end = number
                     awaiting = [] if block.classes else [block]
                 else:
                     block.lines.append(content)
@@ -294,6 +300,7 @@ def parse_markdown(path: str | Path, label: str | None = None, plain: bool = Fal
 
         depth, content = _strip_markers(raw)
         while stack and stack[-1].depth > depth:
+            stack[-1].end = number - 1
             awaiting.append(stack.pop())
         classes = _ial_classes(content)
         if classes is not None:
@@ -303,6 +310,7 @@ def parse_markdown(path: str | Path, label: str | None = None, plain: bool = Fal
                       [b for b in awaiting if b.kind == "code" and b.depth == depth]
             if targets:
                 targets[0].classes = classes
+                targets[0].end = number
         for block in awaiting:
             if block.classes is None:
                 problems.append(unclassed(block))
@@ -329,6 +337,9 @@ def parse_markdown(path: str | Path, label: str | None = None, plain: bool = Fal
                                 "a line such as {: .language-python} after the block")
     if fence is not None:
         problems.append(f"{label}:{fence[0].line}: code block is never closed")
+        fence[0].end = len(lines)
+    for block in stack:
+        block.end = len(lines)
     for block in awaiting + stack[::-1]:
         if block.classes is None:
             problems.append(unclassed(block))
@@ -360,14 +371,25 @@ def link_definitions(lines: list[str], skip: set[int] = frozenset(),
     file, or as written: the Carpentries' checker looks names up in
     ``_includes/links.md`` exactly.
     """
-    names = set()
+    return set(link_targets(lines, skip, normalise))
+
+
+def link_targets(lines: list[str], skip: set[int] = frozenset(),
+                 normalise: bool = True) -> dict[str, str]:
+    """The reference-link definitions among ``lines``: name to target, as written.
+
+    Names are normalised as for :func:`link_definitions`; a name defined twice keeps its
+    first target.
+    """
+    targets: dict[str, str] = {}
     for number, line in enumerate(lines, start=1):
         if number in skip:
             continue
         match = _LINK_DEFINITION.match(_strip_markers(line)[1])
         if match:
-            names.add(_normalise_ref(match.group(1)) if normalise else match.group(1))
-    return names
+            name = _normalise_ref(match.group(1)) if normalise else match.group(1)
+            targets.setdefault(name, match.group(2))
+    return targets
 
 
 def _normalise_ref(name: str) -> str:

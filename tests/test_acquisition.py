@@ -94,17 +94,16 @@ def test_get_strategy():
 
 def test_explain():
     assert explain("lcb", -4.1, 0.0115) == (
-        "LCB: μ − 2σ = -4.1230 eV/atom, the lowest of the pool (μ = -4.1000 eV/atom, "
-        "σ = 11.5 meV/atom).")
-    for name in ("random", "uncertainty", "greedy", "lcb", "ei"):  # σ in one unit only
+        "LCB: μ − 2σ = -4.1230 eV/atom, the lowest of the pool (μ ± σ = -4.1000 ± 0.0115 eV/atom).")
+    for name in ("random", "uncertainty", "greedy", "lcb", "ei"):  # one unit on the line: eV/atom
         text = explain(name, -4.1, 0.0115, best=-4.09)
-        assert "0.0115" not in text and ("σ" not in text or "11.5 meV/atom" in text), text
+        assert "meV" not in text and "0.0115" in text, text
     assert "μ − 1σ = -4.1100" in explain("lcb", -4.1, 0.01, kappa=1.0)
-    assert "σ = 11.5 meV/atom" in explain("uncertainty", -4.1, 0.0115)
+    assert "σ = 0.0115 eV/atom" in explain("uncertainty", -4.1, 0.0115)
     assert "μ = -4.1000 eV/atom" in explain("greedy", -4.1, 0.0115)
     assert "Random" in explain("random", -4.1, 0.0115)
-    ei_text = explain("ei", -4.1, 0.0, best=-4.09)
-    assert "10.00 meV/atom below the best label -4.0900" in ei_text
+    ei_text = explain("ei", -4.1, 0.0, best=-4.09)  # σ = 0: EI = best - μ = 10 meV/atom
+    assert "0.01000 eV/atom below the best label -4.0900" in ei_text
 
     def mine(mu, sigma, **kwargs):
         return -mu
@@ -146,3 +145,33 @@ def test_a_strategy_is_resolved_once_into_name_function_and_explanation():
 def test_a_strategy_must_return_one_finite_score_per_candidate(bad):
     with pytest.raises(AcquisitionError, match="one finite score per candidate"):
         as_strategy(bad)(MU, SIGMA)
+
+
+def test_a_strategy_that_returns_text_is_refused_in_one_line():
+    def words(mu, sigma, **kwargs):
+        return np.array(["high"] * len(mu))
+
+    with pytest.raises(AcquisitionError, match=r"^Strategy 'words' must return one number per "
+                                               r"candidate; it returned str\d* values such as 'high'\.$"):
+        as_strategy(words)(MU, SIGMA)
+    with pytest.raises(AcquisitionError, match="one number per candidate"):
+        as_strategy(lambda mu, sigma, **kw: [None] * len(mu))(MU, SIGMA)
+
+
+def test_a_strategy_without_the_best_keyword_is_refused_when_it_is_chosen():
+    def plain(mu, sigma):
+        return -mu
+
+    with pytest.raises(AcquisitionError) as refused:
+        as_strategy(plain)
+    message = str(refused.value)
+    assert "\n" not in message and "'plain'" in message
+    assert "def plain(mu, sigma, *, best=None, rng=None, **kwargs)" in message
+    as_strategy(lambda mu, sigma, **kw: -mu)  # **kwargs takes best and rng
+    as_strategy(functools.partial(lcb, kappa=1.0))  # a partial of ours too
+
+
+@pytest.mark.parametrize("kappa", [np.nan, np.inf, -1, "2", None, True])
+def test_lcb_refuses_a_kappa_that_is_not_a_finite_number_from_0(kappa):
+    with pytest.raises(AcquisitionError, match=r"^kappa must be a finite number >= 0; got "):
+        lcb(MU, SIGMA, kappa=kappa)

@@ -8,6 +8,8 @@ deleting the campaign and creating it again from its labels file.
 import functools
 import gc
 import json
+import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -15,11 +17,14 @@ import pytest
 
 from almat.campaign import Campaign
 from almat.acquisition import lcb
+from almat.pool import POOL_DIR, Pool, load_pool
 from almat.enumeration import enumerate_table
 from almat.evaluation import compare_strategies, labels_to_minimum, mae, parity, regret
-from almat.ledger import CampaignError, LabelError, LabelsFileError, TruncatedLabelsWarning
+from almat.labels import LabelsFileError, TruncatedLabelsWarning
+from almat.acquisition import AcquisitionError
+from almat.ledger import CampaignError, LabelError, StaleQueryError
 from almat.oracles import Label, OracleRefusal, TableOracle
-from almat.pool import make_pool
+from almat.pool_build import make_pool
 from almat.surrogates import BayesianClusterExpansion
 
 N = 48
@@ -478,7 +483,7 @@ def test_a_strategy_with_options_is_named_and_explained_with_them(new):
     assert q.index == free[np.argmin(mu[free] - 0.5 * sigma[free])]
 
 
-def test_a_resumed_campaign_goes_on_with_the_strategy_recorded_last(new, tmp_path):
+def test_a_resumed_campaign_goes_on_with_the_strategy_recorded_last(new, tmp_path, capsys):
     path = tmp_path / "labels.jsonl"
     straight = new(TableOracle(), strategy="lcb", seed=3, n_initial=3)
     straight.run(6)
@@ -491,10 +496,15 @@ def test_a_resumed_campaign_goes_on_with_the_strategy_recorded_last(new, tmp_pat
     assert [(e["type"], e.get("strategy")) for e in lines(path)][-1] == ("strategy", "greedy")
     assert lines(path)[0]["strategy"] == "lcb"
     again = new(TableOracle(), seed=3, n_initial=3, ledger_path=path)
-    assert again.strategy == "greedy"
-    with pytest.warns(UserWarning, match="goes on with it, not 'lcb'"):
+    assert again.strategy == "greedy" and again.note == "" and capsys.readouterr().out == ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said as a plain line, not a warning with a path
         explicit = new(TableOracle(), strategy="lcb", seed=3, n_initial=3, ledger_path=path)
     assert explicit.strategy == "greedy"
+    expected = ("labels.jsonl was last labelled with strategy 'greedy'; the campaign goes on with it, "
+                "not 'lcb'. Call campaign.set_strategy('lcb') to change.")
+    assert explicit.note == expected and capsys.readouterr().out == expected + "\n"
+    assert str(tmp_path) not in explicit.note
     again.run(6)
     cols = ["index", "strategy", "label"]
     pd.testing.assert_frame_equal(again.history[cols], straight.history[cols])
@@ -504,7 +514,7 @@ def test_a_resumed_campaign_goes_on_with_the_strategy_recorded_last(new, tmp_pat
     assert path.stat().st_size == size
 
 
-def test_a_recorded_strategy_of_your_own_must_be_passed_again(new, tmp_path):
+def test_a_recorded_strategy_of_your_own_must_be_passed_again(new, tmp_path, capsys):
     path = tmp_path / "labels.jsonl"
 
     def highest_mu(mu, sigma, *, best=None, rng=None):
@@ -514,8 +524,8 @@ def test_a_recorded_strategy_of_your_own_must_be_passed_again(new, tmp_path):
     with pytest.raises(CampaignError, match="'highest_mu'.*strategy="):
         new(TableOracle(), n_initial=2, ledger_path=path)
     assert new(TableOracle(), strategy=highest_mu, n_initial=2, ledger_path=path).strategy == "highest_mu"
-    with pytest.warns(UserWarning, match="cannot be rebuilt"):
-        other = new(TableOracle(), strategy="ei", n_initial=2, ledger_path=path)
+    other = new(TableOracle(), strategy="ei", n_initial=2, ledger_path=path)
+    assert "cannot be rebuilt" in other.note and "cannot be rebuilt" in capsys.readouterr().out
     assert other.strategy == "ei" and lines(path)[-1] == dict(lines(path)[-1], type="strategy", strategy="ei")
 
 
@@ -535,23 +545,224 @@ def test_a_file_from_before_strategies_were_recorded_still_loads(new, tmp_path):
         new(TableOracle(), ledger_path=path)
 
 
-def test_a_complete_last_line_is_never_dropped_as_cut_short(new, tmp_path, recwarn):
+def test_a_line_added_by_hand_is_dropped_if_unfinished_and_refused_if_complete(new, tmp_path):
     path = tmp_path / "labels.jsonl"
     c = new(TableOracle(), ledger_path=path, n_initial=2, seed=4)
     c.run(3)
     free = int(np.setdiff1d(np.arange(N), c.labelled["index"])[0])
     by_hand = dict(lines(path)[-1], step=4, index=free, id=c.pool.ids[free], label=-4.2, labelled_by="me")
-    # a valid line added by hand, without its newline: kept, and the newline added
+    # a line without its newline was never acknowledged (the journal's one rule): dropped, with a warning
     with path.open("a") as fh:
         fh.write(json.dumps(by_hand))
-    again = new(TableOracle(), ledger_path=path, n_initial=2, seed=4)
-    assert again.n_labels == 4 and again.labelled["label"].iloc[-1] == -4.2
-    assert path.read_text().endswith("\n") and lines(path)[-1] == by_hand
-    # a complete line (it ends with its newline) that is not valid JSON: an error, and nothing is deleted
-    with path.open("a") as fh:
-        fh.write("{'type': 'label', 'step': 5}\n")
-    content = path.read_bytes()
-    with pytest.raises(LabelsFileError, match="Line 6 .*not valid JSON"):
-        new(TableOracle(), ledger_path=path, n_initial=2, seed=4)
-    assert path.read_bytes() == content
-    assert not [w for w in recwarn if issubclass(w.category, TruncatedLabelsWarning)]
+    with pytest.warns(TruncatedLabelsWarning, match="cut short"):
+        again = new(TableOracle(), ledger_path=path, n_initial=2, seed=4)
+    assert again.n_labels == 3 and path.read_text().endswith("\n") and len(lines(path)) == 4
+    # complete lines added by hand are refused, naming the line, and nothing is deleted
+    for line, words in [(json.dumps(by_hand), "Line 5 .*changed after almat wrote it"),
+                        ("{'type': 'label', 'step': 4}", "Line 5 .*not valid JSON")]:
+        with path.open("a") as fh:
+            fh.write(line + "\n")
+        content = path.read_bytes()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", TruncatedLabelsWarning)
+            with pytest.raises(LabelsFileError, match=words):
+                new(TableOracle(), ledger_path=path, n_initial=2, seed=4)
+        assert path.read_bytes() == content
+        path.write_bytes(content[: -len(line) - 1])
+
+
+# --- the head start from cheap energies ------------------------------------------------------
+
+#: Synthetic cheap energies (eV/atom) that rank the candidates in another order than
+#: ENERGIES: candidate i gets 0.001 * ((7 * i) mod 48), so 0 is lowest, then 7, then 14.
+CHEAP = 0.001 * ((7 * np.arange(N)) % N)
+CHEAP_ORDER = [0, 7, 14, 21, 28]
+
+
+def with_columns(pool, name="size1-cheap", **columns):
+    return Pool(name, pool.orderings, pool.reference.assign(**columns))
+
+
+@pytest.fixture(scope="module")
+def cheap_pool(pool):
+    return with_columns(pool, unrelaxed_energy_per_atom=CHEAP, ewald_energy_per_atom=CHEAP[::-1])
+
+
+def test_the_cheap_energies_are_what_the_tests_assume():
+    assert len(np.unique(CHEAP)) == N
+    assert list(np.argsort(CHEAP)[:5]) == CHEAP_ORDER
+    assert LOWEST not in CHEAP_ORDER[:2]
+
+
+def test_a_pool_with_cheap_energies_starts_from_the_unrelaxed_ranking_then_picks_greedily(
+        cheap_pool, features):
+    c = Campaign(cheap_pool, TableOracle(), features=features)
+    assert (c.initial, c.n_initial, c.strategy) == ("unrelaxed_energy_per_atom", 2, "greedy")
+    c.run(6)
+    h = c.history
+    assert list(h["strategy"]) == ["cheap ranking"] * 2 + ["greedy"] * 4
+    assert list(h["index"][:2]) == CHEAP_ORDER[:2]
+    assert h["reason"][0] == ("Cheap ranking: the lowest unrelaxed CHGNet energy of the unlabelled "
+                              "candidates (0.0000 eV/atom), head-start label 1 of 2.")
+    assert "(0.0010 eV/atom), head-start label 2 of 2" in h["reason"][1]
+    # then greedy: the lowest predicted energy among the unlabelled
+    mu, _ = c.predict()
+    free = np.setdiff1d(np.arange(N), h["index"])
+    assert c.suggest().index == free[np.argmin(mu[free])]
+
+
+def test_the_head_start_is_deterministic_whatever_the_seed(cheap_pool, features):
+    def picks(seed):
+        return Campaign(cheap_pool, TableOracle(), seed=seed, features=features).run(8)["index"].tolist()
+
+    assert picks(0) == picks(1)
+
+
+def test_the_head_start_uses_the_ewald_energy_when_it_is_the_only_cheap_energy(pool, features):
+    ewald = with_columns(pool, ewald_energy_per_atom=CHEAP)
+    c = Campaign(ewald, TableOracle(), features=features, n_initial=3)
+    assert c.initial == "ewald_energy_per_atom"
+    assert list(c.run(3)["index"]) == CHEAP_ORDER[:3]
+    assert "the lowest Ewald energy" in c.history["reason"][0]
+
+
+def test_without_cheap_energies_it_is_random_picks_then_lcb_as_before(pool, features):
+    with_gaps = with_columns(pool, unrelaxed_energy_per_atom=np.where(np.arange(N) == 3, np.nan, CHEAP))
+    for p in (pool, with_gaps):
+        c = Campaign(p, TableOracle(), seed=2, features=features)
+        assert (c.initial, c.n_initial, c.strategy) == ("random", 10, "lcb")
+        h = c.run(12)
+        assert list(h["strategy"]) == ["initial"] * 10 + ["lcb"] * 2
+        assert h["reason"][0] == "Random pick for initial label 1 of 10 (seed 2)."
+    # the same seed picks the same candidates on both pools: the cheap column is not used
+    assert Campaign(pool, TableOracle(), seed=2, features=features).run(10)["index"].tolist() \
+        == Campaign(with_gaps, TableOracle(), seed=2, features=features).run(10)["index"].tolist()
+
+
+def test_initial_chooses_the_start_and_a_strategy_given_is_kept(cheap_pool, features):
+    c = Campaign(cheap_pool, TableOracle(), features=features, initial="random", seed=4)
+    assert (c.n_initial, c.strategy) == (10, "lcb")
+    assert set(c.run(10)["strategy"]) == {"initial"}
+    c = Campaign(cheap_pool, TableOracle(), features=features, initial="ewald_energy_per_atom",
+                 strategy="ei", n_initial=4)
+    assert list(c.run(5)["strategy"]) == ["cheap ranking"] * 4 + ["ei"]
+    assert list(c.history["index"][:4]) == list(np.argsort(CHEAP[::-1])[:4])
+
+
+@pytest.mark.parametrize("initial, message", [
+    ("min_li_li_typo", "initial='min_li_li_typo' is neither 'random' nor a column of the pool's "
+                       "reference table (cell_size, energy_per_atom, min_li_li)."),
+    (3, "initial=3 is neither 'random' nor a column"),
+])
+def test_an_unknown_initial_is_refused_in_one_line(pool, features, initial, message):
+    with pytest.raises(CampaignError) as err:
+        Campaign(pool, TableOracle(), features=features, initial=initial)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_a_cheap_column_with_gaps_is_refused_when_asked_for(pool, features):
+    gaps = with_columns(pool, ewald_energy_per_atom=np.where(np.arange(N) < 2, np.nan, CHEAP))
+    with pytest.raises(CampaignError, match=r"initial='ewald_energy_per_atom': 2 candidates have no "
+                                            r"finite value in that column; give a cheap energy"):
+        Campaign(gaps, TableOracle(), features=features, initial="ewald_energy_per_atom")
+
+
+def test_a_skipped_cheap_pick_passes_to_the_next_lowest_and_is_not_counted(cheap_pool, features):
+    c = Campaign(cheap_pool, TableOracle(), features=features)
+    assert c.suggest().index == CHEAP_ORDER[0]
+    c.skip("did not converge")
+    assert c.suggest().index == CHEAP_ORDER[1]
+    c.step()
+    q = c.suggest()
+    assert (q.index, q.strategy) == (CHEAP_ORDER[2], "cheap ranking")
+    c.submit(-4.2, index=40)  # a label given by hand counts towards the head start
+    assert c.suggest().strategy == "greedy"
+
+
+@pytest.mark.parametrize("stop", [1, 5])
+def test_a_resumed_head_start_campaign_makes_the_same_picks(cheap_pool, features, tmp_path, stop):
+    straight = Campaign(cheap_pool, TableOracle(), features=features)
+    straight.run(10)
+    path = tmp_path / "labels.jsonl"
+    c = Campaign(cheap_pool, TableOracle(), features=features, ledger_path=path)
+    c.run(stop)
+    del c
+    gc.collect()
+    again = Campaign(cheap_pool, TableOracle(), features=features, ledger_path=path)
+    again.run(10 - stop)
+    cols = ["index", "strategy", "reason", "label"]
+    pd.testing.assert_frame_equal(again.history[cols], straight.history[cols])
+    np.testing.assert_allclose(again.history["mu"], straight.history["mu"], rtol=1e-12)
+
+
+def test_the_shipped_pool_starts_from_its_two_lowest_unrelaxed_energies():
+    pool = load_pool()
+    X = np.zeros((len(pool), 1))  # no fit happens during the head start
+    c = Campaign(pool, TableOracle(), features=X)
+    unrelaxed = pd.read_csv(POOL_DIR / "li6ps5cl.csv", index_col="id")["unrelaxed_energy_per_atom"]
+    assert [q["id"] for _, q in c.run(2).iterrows()] == list(unrelaxed.nsmallest(2).index)
+
+
+# ---------------------------------------------------------------- inputs refused in one line (issue 18)
+@pytest.mark.parametrize("budget", ["5", 0, -1, 2.5, True, np.nan])
+def test_a_budget_that_is_not_a_whole_number_from_1_is_refused(new, budget):
+    with pytest.raises(CampaignError, match=r"^budget must be a whole number of labels, 1 or more, or "
+                                            r"None for no limit; got .*\.$") as refused:
+        new(TableOracle(), budget=budget)
+    assert "\n" not in str(refused.value)
+    c = new(TableOracle(), budget=np.int64(5))  # numpy's integers are whole numbers too
+    assert c.budget == 5 and type(c.budget) is int
+
+
+def test_a_strategy_without_best_is_refused_when_the_campaign_is_made(new):
+    def lowest(mu, sigma):
+        return -mu
+
+    with pytest.raises(AcquisitionError, match=r"^Strategy 'lowest' cannot be called as lowest\(mu, sigma, "
+                                               r"\*, best=None, rng=None\) .*\*\*kwargs\)\.$"):
+        new(TableOracle(), strategy=lowest)
+    c = new(TableOracle(), strategy="greedy", n_initial=2)
+    with pytest.raises(AcquisitionError, match="'lowest' cannot be called"):
+        c.set_strategy(lowest)
+    assert c.strategy == "greedy"  # unchanged
+
+
+def test_a_strategy_that_returns_text_is_refused_and_nothing_is_recorded(new, tmp_path):
+    path = tmp_path / "labels.jsonl"
+    c = new(TableOracle(), strategy=lambda mu, sigma, **kw: ["pick me"] * len(mu), n_initial=2,
+            ledger_path=path)
+    c.run(2)
+    size = path.stat().st_size
+    with pytest.raises(AcquisitionError, match=r"must return one number per candidate; it returned str"):
+        c.step()
+    assert path.stat().st_size == size and c.n_labels == 2
+
+
+def test_something_that_is_no_oracle_is_refused_when_the_campaign_is_made(new):
+    from almat.oracles import OracleError
+
+    with pytest.raises(OracleError, match="is not an oracle"):
+        new(object())
+    c = new(TableOracle())
+    with pytest.raises(OracleError, match="is not an oracle"):
+        c.oracle = "chgnet"
+    assert c.oracle.name == "table"
+
+
+def test_an_action_bound_to_a_query_is_refused_once_the_campaign_moved_on(new, tmp_path):
+    path = tmp_path / "labels.jsonl"
+    c = new(TableOracle(), ledger_path=path, n_initial=2)
+    shown = c.suggest()
+    c.step()
+    size = path.stat().st_size
+    for act in (lambda: c.submit(-4.2, query=shown), lambda: c.skip("no", query=shown),
+                lambda: c.step(query=shown), lambda: c.undo(n_events=0)):
+        with pytest.raises(StaleQueryError, match=rf"^The campaign moved on \(step 1 labelled {shown.id}\)"):
+            act()
+    assert path.stat().st_size == size
+    with pytest.raises(CampaignError, match="index= or as query=, not both"):
+        c.submit(-4.2, index=3, query=c.suggest())
+    other = replace(c.suggest(), id="c9-000000")
+    with pytest.raises(CampaignError, match="is not in pool"):
+        c.submit(-4.2, query=other)
+    assert c.submit(-4.2, query=c.suggest())["step"] == 2

@@ -1,6 +1,6 @@
 """Enumeration with split-site exclusion (``min_distance``) against independent references.
 
-References: the unconstrained enumeration filtered by ``almat.pool.shortest_distances``
+References: the unconstrained enumeration filtered by ``almat.pool_build.shortest_distances``
 (Li6PS5Cl sizes 1-2, row for row); a brute-force orbit count with the symmetry
 that spglib finds in one supercell (size 3); icet's enumeration filtered by
 pymatgen neighbour distances (simple cubic and bcc); a hand derivation
@@ -18,24 +18,27 @@ import pytest
 import spglib
 from ase import Atoms
 from ase.build import bulk
-from icet.tools import enumerate_structures
+from icet_reference import enumerate_structures, needs_icet
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from almat.enumeration import (
     CellSizeError,
+    ConcentrationError,
     EnumerationTooLargeError,
+    ExclusionError,
+    SymmetryError,
     UnknownBackendError,
     count_orderings,
     enumerate_orderings,
     enumerate_table,
+    respects_min_distance,
 )
+from almat.enumeration.counting import count_labelings
+from almat.enumeration.walk import enumerate_labelings, iter_labelings
 from almat.errors import AlmatError
-from almat.exclusion import ExclusionError, respects_min_distance
-from almat.hart_forcade import ConcentrationError, count_labelings, enumerate_labelings, iter_labelings
-from almat.hnf import SymmetryError
 from almat.orderings import translations
-from almat.pool import shortest_distances
+from almat.pool_build import shortest_distances
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +77,8 @@ def _orbit_namer(half: Structure, hnf: np.ndarray, min_distance: float):
     """Brute force in one supercell: the orbits of non-superperiodic labellings with no two Li too close.
 
     The supercell is built by pymatgen and its symmetry found by spglib (all Li alike), independently
-    of almat.hnf. A labelling is a bit code over the supercell's Li sites; an orbit is named by its
-    smallest code. Returns the set of orbit names, the Li fractional coordinates and a function that
+    of almat.enumeration.hnf. A labelling is a bit code over the supercell's Li sites; an orbit is
+    named by its smallest code. Returns the set of orbit names, the Li fractional coordinates and a function that
     names the orbit of given codes.
     """
     sc = half.copy()
@@ -178,6 +181,7 @@ def _icet_filtered(atoms: Atoms, n: int, min_distance: float) -> int:
     return count
 
 
+@needs_icet
 @pytest.mark.parametrize("lattice", ["sc", "bcc"])
 def test_nearest_neighbour_exclusion_against_icet(lattice):
     atoms, nn = LATTICES[lattice]
@@ -210,16 +214,26 @@ def test_half_filled_without_nearest_neighbours_is_the_checkerboard(lattice):
 # --- guards --------------------------------------------------------------------------------------
 
 
-def _quick_and_small(call, error, match):
-    """Refused within 2 s of CPU time (wall time depends on what else runs) and 50 MB."""
+def _bounded(call):
+    """``call()``, checked to take under 2 s of CPU time (wall time depends on what else runs) and 50 MB.
+
+    The bound is checked whether ``call`` answers or raises; within it, an exception propagates.
+    """
     tracemalloc.start()
     start = time.process_time()
+    try:
+        return call()
+    finally:
+        seconds = time.process_time() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert seconds < 2.0 and peak < 50e6, (seconds, peak)
+
+
+def _quick_and_small(call, error, match):
+    """Refused with ``error`` within the bounds of :func:`_bounded`."""
     with pytest.raises(error, match=match):
-        call()
-    seconds = time.process_time() - start
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert seconds < 2.0 and peak < 50e6, (seconds, peak)
+        _bounded(call)
 
 
 def test_guards_refuse_at_once(half):
@@ -231,24 +245,95 @@ def test_guards_refuse_at_once(half):
     _quick_and_small(lambda: enumerate_table(half, 2, 2, min_distance=2.0, max_rows=100),
                      EnumerationTooLargeError, "626 symmetry-distinct")
     _quick_and_small(lambda: list(iter_labelings(half, [3])), EnumerationTooLargeError, "max_rows")
+
+
+@needs_icet
+def test_icet_guard_refuses_at_once(half):
     _quick_and_small(lambda: enumerate_table(half, 2, 2, backend="icet", min_distance=2.0, max_rows=1000),
                      EnumerationTooLargeError, "395,632")
 
 
 def test_bad_input_is_refused_clearly(half):
-    for bad in (0, -1.0, float("nan"), "two"):
-        with pytest.raises(ExclusionError, match="positive number"):
-            count_orderings(half, 1, min_distance=bad)
+    for bad in (0, -1.0, float("nan"), float("inf"), -float("inf"), "two", True, np.True_):
+        for call in (lambda: count_orderings(half, 1, min_distance=bad),
+                     lambda: enumerate_table(half, 1, min_distance=bad),
+                     lambda: enumerate_orderings(half, 1, min_distance=bad)):
+            with pytest.raises(ExclusionError, match=r"positive finite number such as 2\.0.*got "):
+                call()
     with pytest.raises(CellSizeError, match="min_cell_size <= max_cell_size"):
         enumerate_table(half, 1, 2)
     with pytest.raises(UnknownBackendError, match="Unknown backend"):
         enumerate_table(half, 1, backend="fastest")
 
 
+def test_cli_refuses_bad_distances_in_one_line(tmp_path, capsys):
+    from almat.cli import main
+
+    for bad in ("nan", "-1", "inf", "0"):
+        assert main(["enumerate", "--min-distance", bad, "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("almat enumerate: min_distance is"), err
+    assert not (tmp_path / "o").exists()
+
+
+# --- radii beyond every cell ---------------------------------------------------------------------
+
+
+def _kept_by_pymatgen(table, r: float):
+    """Rows whose built crystal has no two atoms closer than ``r`` Å by pymatgen's neighbour list,
+    which counts an atom's own periodic copies as neighbours. Each atom has a copy one cell vector
+    away, so a search out to the shortest cell vector (plus 0.1 Å) finds a pair closer than ``r``
+    whenever ``r`` is longer than that: the search needs to go no farther."""
+    keep = []
+    for i, s in enumerate(table.structures()):
+        d = s.get_neighbor_list(min(r, min(s.lattice.abc) + 0.1))[3] if len(s) else np.zeros(0)
+        if not ((d > 1e-6) & (d < r - 1e-6)).any():
+            keep.append(i)
+    return table.subset(np.array(keep, dtype=int))
+
+
+@pytest.mark.parametrize("r", [3.1, 3.5, 4.5, 5.5, 7.0, 1000.0])
+def test_exclusion_is_what_the_built_crystals_show_at_every_radius(r):
+    """Simple cubic (a = 3 Å) Au/vacancy, sizes 1-4: below, across and far beyond every supercell's
+    shortest vector (3 to 5.2 Å here), the rows are the unconstrained rows whose built crystal keeps
+    atoms ``r`` apart, so bounding the neighbour search drops nothing. At 3.5 Å the rock-salt cell
+    (shortest vector 4.24 Å) still holds an atom; at 1000 Å only the empty size-1 cell is left."""
+    parent = _vacancy_parent(LATTICES["sc"][0])
+    sizes = range(1, 5)
+    full = enumerate_labelings(parent, sizes, "any")
+    split = enumerate_labelings(parent, sizes, "any", min_distance=r)
+    assert keys(split) == keys(_kept_by_pymatgen(full, r))
+    assert sum(count_labelings(parent, sizes, "any", min_distance=r).values()) == len(split)
+    if r == 1000.0:
+        assert len(split) == 1 and len(split.structure(0)) == 0
+
+
+def test_radii_beyond_every_cell_answer_at_once(half):
+    """No supercell of Li6PS5Cl up to 2 cells keeps a site 8.8 Å from its own copy (Hermite's bound),
+    so 1000 Å and 1e9 Å leave no site for Li: no ordering, answered at once."""
+    table = enumerate_table(half, 1)  # loads the compiled walk first: its one-off cost is not the request's
+    for r in (1000.0, 1e9):
+        assert _bounded(lambda: count_orderings(half, 2, min_distance=r)) == 0
+        assert len(_bounded(lambda: enumerate_table(half, 2, min_distance=r))) == 0
+        assert _bounded(lambda: enumerate_orderings(half, 2, min_distance=r)) == []
+    assert not _bounded(lambda: respects_min_distance(table, 1e9)).any()
+
+
 def test_errors_share_the_almat_root():
+    from almat.enumeration import (
+        BackendUnavailableError,
+        NoOrderingsError,
+        OptionError,
+        ParentError,
+    )
+    from almat.orderings import SupercellError
+
     for cls, builtin in ((CellSizeError, ValueError), (EnumerationTooLargeError, ValueError),
                          (ExclusionError, ValueError), (ConcentrationError, ValueError),
-                         (SymmetryError, ValueError), (UnknownBackendError, ValueError)):
+                         (SymmetryError, ValueError), (UnknownBackendError, ValueError),
+                         (OptionError, ValueError), (NoOrderingsError, ValueError),
+                         (ParentError, TypeError), (BackendUnavailableError, RuntimeError),
+                         (SupercellError, ValueError)):
         assert issubclass(cls, AlmatError) and issubclass(cls, builtin)
 
 

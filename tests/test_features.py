@@ -1,23 +1,34 @@
-"""Features: cluster vectors checked against icet, Li-Li descriptor against pymatgen distances."""
+"""Features: cluster vectors checked against icet (the reference extra), Li-Li descriptor against pymatgen."""
 
+import ast
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from ase.build import make_supercell
-from icet.tools import enumerate_structures
 from pymatgen.io.ase import AseAtomsAdaptor
 
+import almat
+import lessoncheck
+from almat.enumeration import enumerate_table
 from almat.features import (
     ClusterVectorFeaturizer,
     FeaturizerError,
     FunctionFeaturizer,
+    IcetMissingError,
     LiLiDistanceFeaturizer,
     as_featurizer,
     parent_atoms,
 )
 from almat.orderings import Orderings, disorder_of, orderings_from_cells
+from icet_reference import enumerate_structures, icet_space, icet_vectors, needs_icet
+from test_clusters import fcc
 
 
 def hnfs_of_size(n):
@@ -69,6 +80,12 @@ def cv(half):
 
 @pytest.fixture(scope="module")
 def size1(half):
+    return enumerate_table(half, 1)
+
+
+@pytest.fixture(scope="module")
+def size1_icet(half):
+    """The 48 size-1 orderings as icet enumerates them, and as a table."""
     atoms, allowed = parent_atoms(half)
     li = 6 / len(atoms)  # icet counts concentration over all 19 sites
     half_filled = {"Li": (li - 1e-6, li + 1e-6)}
@@ -76,8 +93,9 @@ def size1(half):
     return structures, as_table(half, structures)
 
 
-def icet_vectors(cv, structures):
-    return np.array([cv.cluster_space.get_cluster_vector(s) for s in structures])[:, cv._columns]
+@pytest.fixture(scope="module")
+def pool():
+    return almat.load_pool()
 
 
 def test_cluster_space_has_45_varying_columns(cv):
@@ -96,26 +114,133 @@ def test_default_is_the_pair_shells_up_to_8_angstrom(half, cv):
     assert six.feature_names == [n for n in cv.feature_names if n.startswith("pair")]
 
 
-def test_size1_equals_icet(cv, size1):
-    structures, table = size1
+@needs_icet
+def test_size1_equals_icet(cv, half, size1_icet):
+    structures, table = size1_icet
     assert len(structures) == 48  # published count at occupancy 1/2, cell size 1
     X = cv.transform(table)
     assert X.shape == (48, 45)
-    np.testing.assert_allclose(X, icet_vectors(cv, structures), atol=1e-10, rtol=0)
+    np.testing.assert_allclose(X, icet_vectors(icet_space(half, cv.cutoffs), structures), atol=1e-10, rtol=0)
 
 
+@needs_icet
 @pytest.mark.parametrize("size", [2, 3])
 def test_larger_cells_equal_icet(cv, half, size):
     structures = random_supercells(half, size, per_hnf=3, seed=size)
     table = as_table(half, structures)
     assert len(np.unique(table.hnf_index)) == len(hnfs_of_size(size))
-    np.testing.assert_allclose(cv.transform(table), icet_vectors(cv, structures), atol=1e-10, rtol=0)
+    np.testing.assert_allclose(cv.transform(table), icet_vectors(icet_space(half, cv.cutoffs), structures),
+                               atol=1e-10, rtol=0)
 
 
+@needs_icet
+@pytest.mark.parametrize("cutoffs", [(6.0,), (8.0,), (6.0, 5.0)])
+def test_shipped_pool_equals_icet(pool, cutoffs):
+    parent = pool.orderings.parent
+    structures = [pool.orderings.atoms(i) for i in range(len(pool.orderings))]
+    X = ClusterVectorFeaturizer(parent, cutoffs).transform(pool)
+    assert X.shape[0] == 630
+    np.testing.assert_allclose(X, icet_vectors(icet_space(parent, cutoffs), structures), atol=1e-10, rtol=0)
+
+
+@needs_icet
+def test_fcc_binary_equals_icet():
+    """A second lattice: Ag/Au on fcc, every 50:50 ordering up to 8 atoms, pairs, triplets, quadruplets."""
+    parent = fcc()
+    table = enumerate_table(parent, 8)
+    cutoffs = (8.0, 6.0, 4.5)
+    featurizer = ClusterVectorFeaturizer(parent, cutoffs, fixed_composition=False)
+    structures = [table.atoms(i) for i in range(len(table))]
+    X = featurizer.transform(table)
+    assert featurizer.feature_names[0] == "point" and X.shape[0] > 100
+    np.testing.assert_allclose(X, icet_vectors(icet_space(parent, cutoffs), structures, least_order=1),
+                               atol=1e-10, rtol=0)
+
+
+@needs_icet
+def test_three_species_go_through_icet():
+    parent = fcc({"Cu": 1 / 3, "Au": 1 / 3})  # Cu, Au and a vacancy
+    table = enumerate_table(parent, 3)
+    featurizer = ClusterVectorFeaturizer(parent, (6.0, 4.0))
+    # Three cluster functions per pair orbit on a three-species site, one column each.
+    assert featurizer.orbits is None
+    assert featurizer.feature_names[:4] == ["pair_2.88A", "pair_2.88A#2", "pair_2.88A#3", "pair_4.08A"]
+    structures = [table.atoms(i) for i in range(len(table))]
+    np.testing.assert_allclose(featurizer.transform(table), icet_vectors(featurizer.cluster_space, structures))
+    with pytest.raises(FeaturizerError, match="two species"):
+        featurizer.transform(table, method="fast")
+
+
+@needs_icet
 def test_icet_method_agrees_with_fast_path(cv, half):
     table = random_table(half, 6, seed=3)
     np.testing.assert_allclose(cv.transform(table, method="icet"), cv.transform(table, method="fast"),
                                atol=1e-10, rtol=0)
+
+
+WITHOUT_ICET = r"""
+import json, sys
+sys.modules["icet"] = None  # as if the reference extra were not installed
+import almat, almat.features
+from pymatgen.core import Lattice, Structure
+pool = almat.load_pool()
+featurizer = almat.ClusterVectorFeaturizer(pool.orderings.parent)
+out = {"shape": featurizer.transform(pool).shape, "columns": featurizer.feature_names}
+campaign = almat.Campaign(pool, almat.TableOracle(), strategy="lcb", seed=0, n_initial=3)
+out["labels"] = len(campaign.run(5))
+errors = []
+try:
+    featurizer.transform(pool, method="icet")
+except almat.features.IcetMissingError as err:
+    errors.append(str(err))
+ternary = Structure(Lattice.cubic(3.0), [{"Cu": 0.3, "Au": 0.3}], [[0, 0, 0]])
+try:
+    almat.ClusterVectorFeaturizer(ternary)
+except almat.features.IcetMissingError as err:
+    errors.append(str(err))
+out["errors"] = errors
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_lesson_featurizer_and_campaign_work_without_icet(pool, tmp_path):
+    env = {**os.environ, "ALMAT_LABELS_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", WITHOUT_ICET], capture_output=True, text=True,
+                            timeout=600, cwd=tmp_path, env=env)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, result.stderr[-3000:]
+    out = json.loads(lines[0][7:])
+    featurizer = ClusterVectorFeaturizer(pool.orderings.parent)
+    assert out["shape"] == [630, 32] and out["columns"] == featurizer.feature_names
+    assert out["labels"] == 5
+    assert len(out["errors"]) == 2
+    for message in out["errors"]:
+        assert 'pip install "almat[reference]"' in message and "\n" not in message
+
+
+def test_icet_is_imported_only_inside_functions():
+    """``import almat`` and every module stay importable without icet: no module-level import of it."""
+    package = Path(almat.__file__).parent
+    for path in package.rglob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                assert not any(n.split(".")[0] == "icet" for n in names), f"{path.name}:{node.lineno}"
+
+
+def test_no_episode_code_asks_for_icet():
+    """The lesson reaches icet only if its code asks for a reference path (method or backend "icet")."""
+    root = Path(__file__).resolve().parents[1]
+    for episode in lessoncheck.episode_files(root):
+        for block in lessoncheck.code_blocks(episode):
+            assert "icet" not in block.text, f"{episode.name}, line {block.line}"
+
+
+def test_without_icet_the_reference_paths_refuse_in_process(cv, monkeypatch):
+    monkeypatch.setitem(sys.modules, "icet", None)
+    fresh = ClusterVectorFeaturizer(cv.parent, cv.cutoffs)
+    with pytest.raises(IcetMissingError, match=r"almat\[reference\]"):
+        fresh.cluster_space
 
 
 def test_the_48h_pair_correlation_by_hand(cv, half, size1):
@@ -136,7 +261,8 @@ def test_the_48h_pair_correlation_by_hand(cv, half, size1):
     X = cv.transform(table)
     assert X[:, 0].tolist() == [-1.0, 1.0]
     # The issue states: 44 of the 48 size-1 orderings put Li on both sites of a 1.8 Å pair.
-    assert int(np.sum(cv.transform(size1[1])[:, 0] == -1.0)) == 4
+    assert len(size1) == 48  # published count at occupancy 1/2, cell size 1
+    assert int(np.sum(cv.transform(size1)[:, 0] == -1.0)) == 4
 
 
 def test_pool_like_object_and_caching(cv, half):
@@ -196,7 +322,8 @@ def pymatgen_li_li(structure, edges):
 
 @pytest.mark.parametrize("size", [1, 2])
 def test_li_li_features_equal_pymatgen(half, size1, size):
-    structures = size1[0] if size == 1 else random_supercells(half, 2, per_hnf=2, seed=7)
+    structures = ([size1.atoms(i) for i in range(len(size1))] if size == 1
+                  else random_supercells(half, 2, per_hnf=2, seed=7))
     featurizer = LiLiDistanceFeaturizer(half)
     X = featurizer.transform(as_table(half, structures))
     adaptor = AseAtomsAdaptor()

@@ -22,21 +22,17 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk
-from icet.tools import enumerate_structures
+from icet_reference import enumerate_structures, needs_icet
 from pymatgen.analysis.ewald import EwaldSummation
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 import almat
-from almat.hart_forcade import (
-    CellSizeError,
-    ConcentrationError,
-    count_labelings,
-    enumerate_labelings,
-    iter_labelings,
-)
-from almat.hnf import SymmetryError, hnfs_of_index
+from almat.enumeration import CellSizeError, ConcentrationError, SymmetryError
+from almat.enumeration.counting import count_labelings
+from almat.enumeration.hnf import hnfs_of_index
+from almat.enumeration.walk import enumerate_labelings, iter_labelings
 from almat.orderings import (
     disorder_of,
     hermite_normal_form,
@@ -111,6 +107,7 @@ def assert_same_up_to_symmetry(mine: list[Structure], theirs: list[Structure]) -
 
 
 @pytest.mark.parametrize("lattice,sizes", [("fcc", range(1, 6)), ("bcc", range(1, 6)), ("hcp", range(1, 5))])
+@needs_icet
 def test_binary_counts_match_icet(lattice, sizes):
     atoms = LATTICES[lattice]
     parent = disordered(atoms, ["Ag", "Au"])
@@ -122,6 +119,7 @@ def test_binary_counts_match_icet(lattice, sizes):
 
 
 @pytest.mark.parametrize("lattice", ["fcc", "bcc", "hcp"])
+@needs_icet
 def test_ternary_counts_match_icet(lattice):
     atoms = LATTICES[lattice]
     parent = disordered(atoms, ["Ag", "Au", "Pd"])
@@ -131,6 +129,7 @@ def test_ternary_counts_match_icet(lattice):
         assert count_labelings(parent, [n], "any")[n] == reference
 
 
+@needs_icet
 def test_concentration_range_matches_icet():
     atoms = LATTICES["fcc"]
     parent = disordered(atoms, ["Ag", "Au"])
@@ -142,6 +141,7 @@ def test_concentration_range_matches_icet():
     assert au.min() >= 0.25 and au.max() <= 0.5
 
 
+@needs_icet
 def test_fixed_ternary_site_matches_icet():
     """A site shared 1/3 : 1/3 : 1/3 by three species, fixed composition."""
     atoms = LATTICES["fcc"]
@@ -156,6 +156,7 @@ def test_fixed_ternary_site_matches_icet():
     assert counts[1] == counts[2] == 0  # a third of 1 or 2 sites is no whole number
 
 
+@needs_icet
 def test_two_disordered_sublattices_match_icet():
     """Zincblende with Ga/Al on one sublattice and As/P on the other, free and fixed composition."""
     atoms = bulk("GaAs", "zincblende", a=5.65)
@@ -196,6 +197,7 @@ def test_fcc_size2_by_hand():
 
 
 @pytest.mark.slow
+@needs_icet
 def test_argyrodite_size1_equals_icet(argyrodite):
     atoms, allowed = icet_argyrodite_inputs(argyrodite)
     reference = icet_structures(atoms, [1], allowed, {"Li": (6 / 19, 6 / 19)})
@@ -212,6 +214,7 @@ def test_argyrodite_size1_equals_icet(argyrodite):
                                    [s for s, x in zip(reference, theirs) if x == e])
 
 
+@needs_icet
 def test_argyrodite_free_composition_size1_matches_icet(argyrodite):
     atoms, allowed = icet_argyrodite_inputs(argyrodite)
     reference = sum(1 for _ in enumerate_structures(atoms, [1], allowed, symprec=1e-3))
@@ -269,6 +272,7 @@ def test_argyrodite_size2_invariants_equal_icet(argyrodite_size2):
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("ALMAT_ICET_SIZE2"),
                     reason="icet takes 5 min or more; set ALMAT_ICET_SIZE2=1")
+@needs_icet
 def test_argyrodite_size2_icet_full(argyrodite):
     atoms, allowed = icet_argyrodite_inputs(argyrodite)
     cells = ((a.cell[:], a.get_scaled_positions(), a.get_chemical_symbols())
@@ -303,6 +307,7 @@ def restricted(atoms: Atoms, allowed: list[list[str]]) -> Structure:
 HCP_CU_AU_AG = [["Cu", "Au"], ["Cu", "Au", "Ag"]]
 
 
+@needs_icet
 def test_hcp_with_different_species_sets_matches_icet():
     """hcp's symmetry swaps its two sites; icet (which uses the symmetry of all active sites) agrees."""
     atoms = LATTICES["hcp"]
@@ -334,6 +339,7 @@ def test_hcp_with_different_species_sets_lists_every_crystal_once():
         assert len(groups) == len(mine)
 
 
+@needs_icet
 def test_translation_between_different_sites_counts_once():
     """CsCl with Cu/Au on one site and Cu/Au/Ag on the other: the body-centring translation maps
     (Cu, Au) onto (Au, Cu), one crystal. icet, using CsCl's symmetry, lists it twice."""
@@ -391,6 +397,7 @@ def test_species_order_per_site_is_respected():
     assert_same_up_to_symmetry(b.structures(), a.structures())
 
 
+@needs_icet
 def test_structures_equal_icet_on_hcp_and_bcc():
     for lattice, sizes in (("hcp", (1, 2, 3)), ("bcc", (1, 2, 3, 4))):
         atoms = LATTICES[lattice]
@@ -428,3 +435,19 @@ def test_errors(argyrodite):
         enumerate_labelings(disordered(bulk("Cu", "fcc", a=4.0, cubic=True), ["Ag", "Au"]), [1], "any")
     with pytest.raises(CellSizeError, match="positive integers"):
         enumerate_labelings(argyrodite, [0])
+
+
+def test_an_index_too_large_is_refused_before_its_supercells_are_listed():
+    """1447 is prime, so it has 1 + 1447 + 1447^2 = 2,095,257 HNFs; they used to be listed first."""
+    import time
+    import tracemalloc
+
+    from almat.enumeration.hnf import distinct_supercells
+
+    tracemalloc.start()
+    start = time.process_time()
+    with pytest.raises(CellSizeError, match="Cell size 1447 is too large"):
+        distinct_supercells(1447, np.eye(3, dtype=np.int64)[None])
+    seconds, peak = time.process_time() - start, tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert seconds < 0.5 and peak < 1e6, (seconds, peak)

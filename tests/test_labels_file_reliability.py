@@ -10,7 +10,6 @@ already built; the labels come from a :class:`~almat.oracles.TableOracle`.
 import errno
 import json
 import os
-import select
 import signal
 import sys
 import time
@@ -23,9 +22,11 @@ import pytest
 import almat.ledger
 from almat.campaign import Campaign
 from almat.enumeration import enumerate_table
-from almat.ledger import Ledger, LabelsFileError, LabelsFileWriteError, TruncatedLabelsWarning
+from almat.labels import LabelsFileError, LabelsFileWriteError, TruncatedLabelsWarning
+from almat.ledger import Ledger
 from almat.oracles import TableOracle
-from almat.pool import make_pool
+from almat.pool_build import make_pool
+from reliability_helpers import collect, forked
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="forks labelling processes")
 
@@ -62,44 +63,6 @@ def drive(c, acknowledge=lambda row: None):
         if len(c.history) >= SWITCH_AT and c.strategy != "greedy":
             c.set_strategy("greedy")
         acknowledge(c.step())
-
-
-def forked(work):
-    """Run ``work(acknowledge)`` in a forked process; returns its pid and the read end of its acks."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        os.close(read)
-        status = 0
-        try:
-            work(lambda text: os.write(write, (text + "\n").encode()))
-        except BaseException as err:  # noqa: BLE001 - reported to the parent through the pipe
-            os.write(write, f"error {type(err).__name__}: {err}\n".encode())
-            status = 1
-        os._exit(status)
-    os.close(write)
-    return pid, read
-
-
-def collect(pid, read, timeout=120.0):
-    """Wait for a forked process and return its exit status and acknowledgement lines.
-
-    A process still running after ``timeout`` seconds is killed and the test fails, rather than hang.
-    """
-    chunks, deadline = [], time.monotonic() + timeout
-    while True:
-        ready, _, _ = select.select([read], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail(f"a labelling process ran for more than {timeout} s")
-        chunk = os.read(read, 65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(read)
-    _, status = os.waitpid(pid, 0)
-    return status, b"".join(chunks).decode().splitlines()
 
 
 def ack_row(row):

@@ -30,7 +30,7 @@ from almat.plots import (  # noqa: E402
     plot_strategy_curves,
     plot_structure,
 )
-from almat.pool import make_pool  # noqa: E402
+from almat.pool_build import make_pool  # noqa: E402
 from almat.structures import load_parent, set_occupancy  # noqa: E402
 
 
@@ -144,8 +144,7 @@ def test_best_so_far_is_the_running_minimum():
     assert list(x) == [1, 2, 3, 4]
     assert np.allclose(y, [-4.0, -4.1, -4.1, -4.2])
     assert any(np.allclose(ln.get_ydata(), -4.25) for ln in ax.lines[1:])
-    # best -4.2 is 50 meV/atom above -4.25
-    assert "50.0 meV/atom above" in ax.get_title()
+    assert "0.0500 eV/atom above" in ax.get_title()  # best -4.2 is 50 meV/atom above -4.25
     assert ax.get_ylabel() == "best energy (eV/atom)"
 
 
@@ -168,9 +167,15 @@ def test_best_so_far_without_labels():
 def test_best_so_far_gap_is_never_negative_zero():
     # -4.25 - 1e-10 is "below" by a rounding error only: 0.0, not -0.0.
     ax = plot_best_so_far([-4.25 - 1e-10], reference_min=-4.25)
-    assert "\n0.0 meV/atom above the pool minimum" in ax.get_title()
+    assert "\n0.0000 eV/atom above the pool minimum" in ax.get_title()
     ax = plot_best_so_far([-4.26], reference_min=-4.25)  # a label below the pool's minimum
-    assert "10.0 meV/atom below the pool minimum" in ax.get_title()
+    assert "0.0100 eV/atom below the pool minimum" in ax.get_title()
+
+
+def test_a_title_speaks_the_unit_of_its_axes():
+    for ax in (plot_best_so_far([-4.0, -4.1], reference_min=-4.2),
+               plot_parity([-4.0, -4.1], [-4.0, -4.05])):
+        assert "eV/atom" in ax.get_ylabel() and "meV" not in ax.get_title(), ax.get_title()
 
 
 def visible_texts(fig) -> list[Text]:
@@ -197,10 +202,10 @@ def test_every_text_check_can_fail():
 
 
 def test_parity_mae_in_title_and_identity_line():
-    # |errors| = 1, 0, 2 meV/atom -> MAE 1.0 meV/atom; the NaN pair is left out.
+    # |errors| = 1, 0, 2 meV/atom -> MAE 0.0010 eV/atom, in the axes' unit; the NaN pair is left out.
     ax = plot_parity([-4.000, -4.001, -4.002, np.nan], [-3.999, -4.001, -4.000, -4.0],
                      y_std=[0.001, 0.001, 0.001, 0.001])
-    assert ax.get_title() == "MAE = 1.0 meV/atom (n = 3)"
+    assert ax.get_title() == "MAE = 0.0010 eV/atom (n = 3)"
     diag = [ln for ln in ax.lines if ln.get_label() == "y = x"][0]
     assert np.allclose(diag.get_xdata(), diag.get_ydata())
     assert "eV/atom" in ax.get_xlabel() and "eV/atom" in ax.get_ylabel()

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import almat
-from almat.pool import POOL_DIR, PoolError, build_pool, load_pool, shortest_distances
+from almat.pool import POOL_DIR, PoolError, load_pool
+from almat.pool_build import BuildError, build_pool, shortest_distances
 from almat.relaxation import relax_structure
 from almat.scoring import load_chgnet
 
@@ -107,7 +108,7 @@ def test_unknown_pool_names_the_known_ones():
 
 
 def test_build_pool_refuses_the_shipped_folder_unless_asked():
-    with pytest.raises(PoolError, match="replace-shipped"):
+    with pytest.raises(BuildError, match="replace-shipped"):
         build_pool(POOL_DIR, cell_sizes=(1,), screen_size=None)
 
 

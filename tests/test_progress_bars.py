@@ -5,7 +5,7 @@ and the relaxation helpers). In a notebook that is an ipywidgets bar whose store
 holds a text meter with timings. These tests run a real kernel on a cell with a bar, store
 it as ``scripts/make_notebooks.py`` does, and check that the stored text reads as the bar
 ended, that regenerating would not change the saved widget state, and that nbval passes
-with ``notebooks/sanitize.cfg`` and fails without it.
+with ``tests/nbval_sanitize.cfg`` and fails without it.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def nbval(path: Path, *options: str) -> subprocess.CompletedProcess:
 
 
 def test_nbval_passes_with_the_lesson_sanitizer(stored):
-    result = nbval(stored, "--nbval-sanitize-with", str(ROOT / "notebooks" / "sanitize.cfg"))
+    result = nbval(stored, "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"))
     assert result.returncode == 0, result.stdout[-3000:]
 
 

@@ -12,8 +12,10 @@ import torch
 from pymatgen.core import Lattice, Structure
 
 from almat.enumeration import enumerate_orderings
+from almat.journal import CutLineWarning
 from almat.scoring import (
     ScoreCache,
+    ScoreCacheError,
     ScoreCacheWarning,
     ScoringError,
     load_chgnet,
@@ -182,25 +184,97 @@ print(score_structures(structures, cache=ScoreCache({str(path)!r}), model=model)
 """
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    expected = [json.loads(line)["e"] for line in path.read_text().splitlines()]
+    expected = [json.loads(line)["e"] for line in path.read_text().splitlines()[1:]]
     assert json.loads(run.stdout.strip().splitlines()[-1]) == expected
 
 
-def test_damaged_cache_lines_are_skipped_and_good_ones_kept(tmp_path):
+def _cache_file(path, n=3):
+    """A score-cache file with ``n`` energies written by ScoreCache; returns its lines."""
+    ScoreCache(path).put_many("m", {f"k{i}": {"e": -4.0 - i} for i in range(n)})
+    return path.read_text().splitlines()
+
+
+def test_a_cut_last_line_is_dropped_and_the_next_energy_starts_a_fresh_line(tmp_path):
     path = tmp_path / "scores.jsonl"
-    good = [{"model": "m", "key": f"k{i}", "e": -4.0 - i} for i in range(3)]
-    lines = [json.dumps(good[0]), "{not json", json.dumps({"model": "m", "e": 1.0}),
-             json.dumps({"model": "m", "key": "k9", "e": "abc"}), json.dumps(good[1]),
-             "\x00\xff garbage", json.dumps(good[2]), '{"model": "m", "key": "cut", "e": -4.']
-    path.write_text("\n".join(lines))  # the last line was cut by a crash: no newline
-    with pytest.warns(ScoreCacheWarning, match="5 damaged line"):
+    _cache_file(path)
+    with path.open("a") as fh:
+        fh.write('{"model": "m", "key": "cut", "e": -4.')  # a crash in mid-write
+    with pytest.warns(CutLineWarning, match="cut short"):
         cache = ScoreCache(path)
     assert len(cache) == 3 and cache.get("m", "k1", "e") == {"e": -5.0}
     cache.put("m", "new", {"e": -7.0})
-    with pytest.warns(ScoreCacheWarning, match="5 damaged line"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         again = ScoreCache(path)
     assert len(again) == 4 and again.get("m", "new", "e") == {"e": -7.0}
-    assert path.read_text().startswith("\n".join(lines))  # nothing of the old file was rewritten
+
+
+@pytest.mark.parametrize("edit,words", [
+    (lambda r: "{not json", "not valid JSON"),
+    (lambda r: "\x00\xff garbage", "not valid JSON"),
+    (lambda r: json.dumps({k: v for k, v in r.items() if k != "key"}), "no model and structure key"),
+    (lambda r: json.dumps(dict(r, e="abc")), "'abc' is not a finite number"),
+    (lambda r: json.dumps(dict(r, e=[1.0])), "is not a finite number"),
+    (lambda r: json.dumps(dict(r, e=float("nan"))), "nan is not a finite number"),
+    (lambda r: json.dumps(dict(r, e=-99.0)), "changed after almat wrote it"),
+    (lambda r: json.dumps({k: v for k, v in r.items() if k != "check"}), "no checksum"),
+])
+def test_a_damaged_line_is_refused_by_number_and_the_file_left_as_it_is(tmp_path, edit, words):
+    path = tmp_path / "scores.jsonl"
+    lines = _cache_file(path)
+    lines[2] = edit(json.loads(lines[2]))
+    path.write_text("\n".join(lines) + "\n")
+    content = path.read_bytes()
+    with pytest.raises(ScoreCacheError, match=f"Line 3 of {path}: .*{words}|Line 3 of {path} is {words}") as err:
+        ScoreCache(path)
+    assert "delete that line, or the whole file" in str(err.value) and "\n" not in str(err.value)
+    assert path.read_bytes() == content
+
+
+def test_a_cache_of_another_chgnet_version_or_format_is_refused(tmp_path):
+    path = tmp_path / "scores.jsonl"
+    lines = _cache_file(path)
+    header = json.loads(lines[0])
+    path.write_text("\n".join([json.dumps(dict(header, chgnet="0.0.1"))] + lines[1:]) + "\n")
+    with pytest.raises(ScoreCacheError, match="energies of CHGNet 0.0.1; this is CHGNet"):
+        ScoreCache(path)
+    path.write_text("\n".join(lines[1:]) + "\n")  # the header-less files of almat before journals
+    with pytest.raises(ScoreCacheError, match="is not a score cache"):
+        ScoreCache(path)
+
+
+def test_the_default_cache_is_bounded_and_forgets_the_least_recently_used():
+    from almat.scoring import DEFAULT_CACHE, DEFAULT_CACHE_SIZE
+
+    assert DEFAULT_CACHE.max_size == DEFAULT_CACHE_SIZE and DEFAULT_CACHE.path is None
+    cache = ScoreCache(max_size=3)
+    for i in range(3):
+        cache.put("m", f"k{i}", {"e": float(i)})
+    assert cache.get("m", "k0", "e") == {"e": 0.0}  # k0 is now the most recently used
+    cache.put("m", "k3", {"e": 3.0})
+    assert len(cache) == 3 and cache.get("m", "k1", "e") is None
+    assert [cache.get("m", k, "e")["e"] for k in ("k0", "k2", "k3")] == [0.0, 2.0, 3.0]
+
+
+def test_scoring_leaves_the_callers_isolated_atom_setting_and_refuses_isolated_atoms_after_a_relaxation(
+        structures):
+    from almat.relaxation import RelaxSettings, relax_structure
+
+    model = load_chgnet()
+    isolated = Structure(Lattice.cubic(20), ["Li"], [[0, 0, 0]])
+    try:
+        model.graph_converter.set_isolated_atom_response("warn")
+        score_structures(structures[:1], cache=False, model=model)
+        assert model.graph_converter.on_isolated_atoms == "warn"
+        with pytest.raises(ScoringError, match="no neighbour within"):
+            score_structures([isolated], cache=False, model=model)
+        assert model.graph_converter.on_isolated_atoms == "warn"
+        relax_structure(structures[0], model, RelaxSettings(steps=1))
+        assert model.graph_converter.on_isolated_atoms == "warn"
+        with pytest.raises(ScoringError, match="no neighbour within"):
+            score_structures([isolated], cache=False, model=model)
+    finally:
+        model.graph_converter.set_isolated_atom_response("error")
 
 
 def test_an_unwritable_cache_file_warns_and_scoring_goes_on(tmp_path):

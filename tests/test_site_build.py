@@ -102,6 +102,14 @@ def test_every_episode_and_page_is_built(site):
     assert not list(site.rglob("*.ipynb")), "notebooks must not be published"
 
 
+def test_every_page_says_where_the_lesson_lives(site):
+    # The address the notebooks link to (their first cells), from the same key of _config.yml.
+    url = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["lesson_url"]
+    for page in ("index.html", "02-enumeration/index.html", "setup/index.html"):
+        text = (site / page).read_text(encoding="utf-8")
+        assert f'<a class="lesson-url" href="{url}">{url}</a>' in text, page
+
+
 def test_schedule_matches_episode_timings(site):
     index = (site / "index.html").read_text(encoding="utf-8")
     teaching = [int(x) for x in re.findall(r'<td class="teaching">(\d+)</td>', index)]

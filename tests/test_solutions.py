@@ -5,6 +5,7 @@ blocks marked ``.no-run`` are shown, not run, by the lesson's rules (episode 03'
 shows CHGNet failing on the disordered CIF is one) and are left out. Each solution block runs
 where it stands, after the
 blocks before it, in a copy of their namespace, so that one solution cannot feed the next.
+icet is hidden, as on a learner's laptop: the lesson must not need it.
 A solution that raises fails its test: a learner who copies it gets the same error.
 
 Solutions known to fail today are listed in :data:`KNOWN_FAILURES` with the error they
@@ -35,6 +36,7 @@ KNOWN_FAILURES: dict[tuple[str, int], str] = {}
 
 RUNNER = r"""
 import json, sys, traceback
+sys.modules["icet"] = None  # a learner's install has no icet (it is the maintainers' reference extra)
 import matplotlib
 matplotlib.use("Agg")
 namespace = {"__name__": "__main__"}

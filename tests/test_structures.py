@@ -70,7 +70,7 @@ def test_required_cell_size_by_hand(parent, half):
 
 def test_occupancy_056_error_names_site_occupancy_and_cell_size(parent):
     with pytest.raises(OccupancyError) as info:
-        almat.count_orderings(parent, 4)  # the one check of cell sizes, in almat.hart_forcade
+        almat.count_orderings(parent, 4)  # the one check of cell sizes, in almat.enumeration.problem
     msg = str(info.value)
     for part in ("Li+", "0.56", "14/25", "N = 25", "set_occupancy(structure, 0.5)"):
         assert part in msg

@@ -2,9 +2,10 @@
 
 The modules follow the lesson's pipeline::
 
-    structures -> orderings -> enumeration -> scoring -> relaxation -> parallel
-        -> features -> pool
-        -> surrogates -> acquisition -> screening -> oracles -> ledger -> campaign -> evaluation
+    structures -> orderings -> enumeration -> scoring -> relaxation -> parallel -> clusters
+        -> features -> pool -> pool_build
+        -> surrogates -> acquisition -> screening -> oracles -> labels -> ledger -> campaign -> dft
+        -> evaluation
         -> plots -> views -> widget
 
 Everything below is importable from ``almat`` directly; a module is only
@@ -27,15 +28,17 @@ _EXPORTS = {
     "parallel": ["relax_many"],
     "features": ["ClusterVectorFeaturizer", "FidelityFeaturizer", "LiLiDistanceFeaturizer",
                  "as_featurizer"],
-    "pool": ["Pool", "PoolError", "load_pool", "make_pool"],
+    "pool": ["Pool", "PoolError", "load_pool"],
+    "pool_build": ["build_pool", "make_pool"],
     "surrogates": ["BayesianClusterExpansion", "GaussianProcessSurrogate"],
     "acquisition": ["STRATEGIES", "Strategy", "as_strategy", "get_strategy"],
-    "screening": ["screen"],
+    "screening": ["ScreeningError", "screen"],
     "oracles": ["CHGNetOracle", "Label", "OracleRefusal", "RelaxedCHGNetOracle",
-                "TableOracle"],
-    "ledger": ["CampaignError", "LabelError", "LabelsFileError", "LabelsFileWriteError", "Ledger",
-               "labels_file"],
+                "TableOracle", "as_oracle"],
+    "labels": ["LabelsFileError", "LabelsFileWriteError", "labels_file"],
+    "ledger": ["CampaignError", "LabelError", "Ledger"],
     "campaign": ["Campaign"],
+    "dft": ["DFTExportError", "DFTOracle", "best_candidates", "export_dft"],
     "evaluation": ["CHEAP_BASELINES", "Goals", "baseline_curves", "compare_strategies",
                    "discovery_metrics", "labels_to_minimum", "mae", "parity", "random_expectation",
                    "regret", "summarize"],

@@ -20,6 +20,8 @@ the sentence that explains a pick.
 from __future__ import annotations
 
 import functools
+import inspect
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -93,8 +95,9 @@ def lcb(mu: Any, sigma: Any, *, best: float | None = None, rng: Any = None, kapp
         Weight ``κ`` of the uncertainty (dimensionless), 2 by default.
     """
     mu, sigma = _check(mu, sigma)
-    if not np.isfinite(kappa) or kappa < 0:
-        raise AcquisitionError(f"kappa must be a finite number >= 0; got {kappa}.")
+    if not isinstance(kappa, numbers.Real) or isinstance(kappa, bool) or not np.isfinite(kappa) \
+            or kappa < 0:
+        raise AcquisitionError(f"kappa must be a finite number >= 0; got {kappa!r}.")
     return -(mu - kappa * sigma)
 
 
@@ -156,8 +159,8 @@ def get_strategy(name_or_callable: str | ScoreFunction) -> ScoreFunction:
 def explain(name: str | ScoreFunction, mu: float, sigma: float, best: float | None = None, **kwargs: Any) -> str:
     """One sentence on why a strategy picked a candidate with prediction ``mu ± sigma`` (eV/atom).
 
-    Energies are written in eV/atom and σ, like every energy difference, in
-    meV/atom, so one quantity never appears in two units.
+    Every energy in it, μ, σ and differences alike, is in eV/atom: one unit
+    per line, so that μ and σ can be compared at a glance.
 
     Parameters
     ----------
@@ -171,14 +174,14 @@ def explain(name: str | ScoreFunction, mu: float, sigma: float, best: float | No
         The strategy's options (``kappa``, ``xi``).
     """
     func = get_strategy(name)
-    pred = f"μ = {mu:.4f} eV/atom, σ = {sigma * 1000:.1f} meV/atom"
+    pred = f"μ ± σ = {mu:.4f} ± {sigma:.4f} eV/atom"
     if func is random:
         return f"Random: picked uniformly at random ({pred}), the baseline the other strategies must beat."
     if func is uncertainty:
-        return f"Uncertainty: σ = {sigma * 1000:.1f} meV/atom, the largest in the pool (μ = {mu:.4f} eV/atom)."
+        return f"Uncertainty: σ = {sigma:.4f} eV/atom, the largest in the pool (μ = {mu:.4f} eV/atom)."
     if func is greedy:
         return (f"Greedy: μ = {mu:.4f} eV/atom, the lowest predicted energy in the pool "
-                f"(σ = {sigma * 1000:.1f} meV/atom).")
+                f"(σ = {sigma:.4f} eV/atom).")
     if func is lcb:
         kappa = float(kwargs.get("kappa", 2.0))
         return f"LCB: μ − {kappa:g}σ = {mu - kappa * sigma:.4f} eV/atom, the lowest of the pool ({pred})."
@@ -187,7 +190,7 @@ def explain(name: str | ScoreFunction, mu: float, sigma: float, best: float | No
             return f"EI: the largest expected improvement in the pool ({pred})."
         xi = float(kwargs.get("xi", 0.0))
         ei = float(expected_improvement([mu], [sigma], best=best, xi=xi)[0])
-        return (f"EI: expected improvement {ei * 1000:.2f} meV/atom below the best label {best:.4f} eV/atom, "
+        return (f"EI: expected improvement {ei:.5f} eV/atom below the best label {best:.4f} eV/atom, "
                 f"the largest in the pool ({pred}).")
     label = getattr(func, "__name__", "custom")
     return f"Custom strategy {label!r}: the highest score in the pool ({pred})."
@@ -225,7 +228,13 @@ class Strategy:
     def __call__(self, mu: Any, sigma: Any, *, best: float | None = None,
                  rng: np.random.Generator | None = None) -> np.ndarray:
         """Scores of the candidates with predictions ``mu`` and ``sigma`` (highest is picked)."""
-        scores = np.asarray(self.score(mu, sigma, best=best, rng=rng), dtype=float)
+        scores = np.asarray(self.score(mu, sigma, best=best, rng=rng))
+        if scores.dtype.kind not in "biuf":
+            raise AcquisitionError(
+                f"Strategy {self.name!r} must return one number per candidate; it returned "
+                f"{scores.dtype.name} values such as {str(scores.flat[0])[:30]!r}." if scores.size else
+                f"Strategy {self.name!r} must return one number per candidate; it returned nothing.")
+        scores = scores.astype(float)
         if scores.shape != np.shape(mu) or not np.isfinite(scores).all():
             raise AcquisitionError(
                 f"Strategy {self.name!r} must return one finite score per candidate ({len(mu)}); "
@@ -242,9 +251,32 @@ class Strategy:
         return explain(func, mu, sigma, best=best, **options)
 
 
+def _check_callable(func: ScoreFunction, name: str) -> None:
+    """Refuse a score function that cannot be called as ``f(mu, sigma, *, best=..., rng=...)``."""
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):  # some built-in callables have none: called as documented
+        return
+    try:
+        signature.bind(np.zeros(1), np.zeros(1), best=None, rng=None)
+    except TypeError as err:
+        raise AcquisitionError(
+            f"Strategy {name!r} cannot be called as {name}(mu, sigma, *, best=None, rng=None) "
+            f"({err}); define it as def {name}(mu, sigma, *, best=None, rng=None, **kwargs).") from None
+
+
 def as_strategy(strategy: str | ScoreFunction | Strategy) -> Strategy:
-    """Resolve a strategy name, a score function or a :class:`Strategy` into a :class:`Strategy`."""
+    """Resolve a strategy name, a score function or a :class:`Strategy` into a :class:`Strategy`.
+
+    Raises
+    ------
+    AcquisitionError
+        An unknown name, or a function that does not take ``mu``, ``sigma``
+        and the keywords ``best`` and ``rng`` (add ``**kwargs`` to ignore them).
+    """
     if isinstance(strategy, Strategy):
         return strategy
     func = get_strategy(strategy)
-    return Strategy(_name(func), func)
+    name = _name(func)
+    _check_callable(func, name)
+    return Strategy(name, func)

@@ -4,8 +4,14 @@ A :class:`Campaign` holds a pool of candidates, an oracle, a surrogate model
 and a query strategy. Each round it fits the surrogate on the labels so far,
 predicts the energy ``mu`` and its uncertainty ``sigma`` of every candidate,
 asks the strategy which unlabelled candidate to label next, and records the
-answer in its :class:`~almat.ledger.Ledger`. The first ``n_initial`` labels
-are picked at random.
+answer in its :class:`~almat.ledger.Ledger`.
+
+The first ``n_initial`` labels come before any fit. When the pool carries a
+cheap energy of every candidate (a column of :data:`HEAD_START_COLUMNS`),
+they are its lowest ones: the cheap physics gives the campaign a head start,
+and the surrogate then corrects it, picking greedily. Without cheap energies
+they are picked at random and LCB takes over. ``benchmarks/al_benchmark.py``
+measures both.
 
 With ``ledger_path`` every event is saved in a labels file the moment it
 happens (see :mod:`almat.ledger`). Creating the campaign again with the same
@@ -20,7 +26,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import warnings
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -33,35 +38,75 @@ from threadpoolctl import threadpool_limits
 from almat.acquisition import STRATEGIES, Strategy, as_strategy
 from almat.features import ClusterVectorFeaturizer, as_featurizer
 from almat.ledger import HISTORY_COLUMNS, CampaignError, Ledger, Query
-from almat.oracles import CHGNetOracle, Oracle, OracleRefusal
+from almat.oracles import CHGNetOracle, Oracle, OracleRefusal, as_oracle
 from almat.pool import Pool
 from almat.surrogates import BayesianClusterExpansion
 
-#: Fewest labels a surrogate is fitted to; before that candidates are picked at random.
+#: Fewest labels a surrogate is fitted to; before that candidates are picked without a model.
 MIN_LABELS_TO_FIT = 2
-#: Strategy of a new campaign when none is given.
-DEFAULT_STRATEGY = "lcb"
+#: Cheap energies (columns of ``pool.reference``, eV/atom) that give a new campaign its head
+#: start, in order of preference: the first one the pool has for every candidate is used.
+HEAD_START_COLUMNS = ("unrelaxed_energy_per_atom", "ewald_energy_per_atom")
+#: Initial labels of a new campaign when ``n_initial`` is not given, by how they are picked.
+DEFAULT_N_INITIAL = {"cheap ranking": 2, "random": 10}
+#: Strategy of a new campaign when none is given, by how its initial labels are picked.
+DEFAULT_STRATEGY = {"cheap ranking": "greedy", "random": "lcb"}
+#: Names of the cheap energies in the explanation of a pick.
+_CHEAP_NAMES = {"unrelaxed_energy_per_atom": "unrelaxed CHGNet energy",
+                "ewald_energy_per_atom": "Ewald energy"}
 
 
-def _strategy_to_resume(recorded: str | None, given: Strategy | None, path: str) -> Strategy:
-    """The strategy a campaign goes on with: the one its labels file recorded last, if it can be rebuilt.
+def _cheap_energies(pool: Pool, column: str) -> np.ndarray:
+    """A column of ``pool.reference`` as floats, NaN where it holds no number."""
+    return pd.to_numeric(pool.reference[column], errors="coerce").to_numpy(dtype=float)
 
-    ``given`` is the one passed to the campaign; ``recorded`` is None for a
-    file from before strategies were recorded.
+
+def _head_start(pool: Pool, initial: str | None) -> str:
+    """The column whose lowest values are labelled first, or ``"random"``.
+
+    ``None`` chooses the first of :data:`HEAD_START_COLUMNS` with a finite
+    value for every candidate, or ``"random"`` when there is none.
+    """
+    reference = pool.reference
+    if initial is None:
+        for column in HEAD_START_COLUMNS:
+            if column in reference.columns and np.isfinite(_cheap_energies(pool, column)).all():
+                return column
+        return "random"
+    if initial == "random":
+        return initial
+    if not isinstance(initial, str) or initial not in reference.columns:
+        raise CampaignError(
+            f"initial={initial!r} is neither 'random' nor a column of the pool's reference table "
+            f"({', '.join(map(str, reference.columns))}).")
+    missing = int((~np.isfinite(_cheap_energies(pool, initial))).sum())
+    if missing:
+        raise CampaignError(
+            f"initial={initial!r}: {missing} candidates have no finite value in that column; "
+            "give a cheap energy known for every candidate, or 'random'.")
+    return initial
+
+
+def _strategy_to_resume(recorded: str | None, given: Strategy | None, default: str,
+                        path: str | os.PathLike | None) -> tuple[Strategy, str]:
+    """The strategy a campaign goes on with, and a note when it is not the one given.
+
+    The strategy is the one its labels file recorded last, if it can be
+    rebuilt from its name. ``given`` is the one passed to the campaign,
+    ``default`` the name used when neither is known; ``recorded`` is None for a
+    file from before strategies were recorded. The note names the file by its
+    name only: the folder is the learner's own choice, often a long one.
     """
     if recorded is None or (given is not None and given.name == recorded):
-        return given or as_strategy(DEFAULT_STRATEGY)
-    where = f"{path} was last labelled with strategy {recorded!r}"
+        return given or as_strategy(default), ""
+    where = f"{Path(path or 'the labels file').name} was last labelled with strategy {recorded!r}"
     if recorded in STRATEGIES:
-        if given is not None:
-            warnings.warn(f"{where}; the campaign goes on with it, not {given.name!r}. Call "
-                          f"set_strategy({given.name!r}) to change.", stacklevel=3)
-        return as_strategy(recorded)
+        note = "" if given is None else (f"{where}; the campaign goes on with it, not {given.name!r}. "
+                                         f"Call campaign.set_strategy({given.name!r}) to change.")
+        return as_strategy(recorded), note
     if given is None:
         raise CampaignError(f"{where}, your own function or options: pass it again as strategy=.")
-    warnings.warn(f"{where}, which cannot be rebuilt from its name; the campaign uses "
-                  f"{given.name!r} from now on.", stacklevel=3)
-    return given
+    return given, f"{where}, which cannot be rebuilt from its name; the campaign uses {given.name!r} from now on."
 
 
 class Campaign:
@@ -73,16 +118,19 @@ class Campaign:
         The candidates and, where known, their reference energies.
     oracle
         Labels a candidate when :meth:`step` asks; :class:`~almat.oracles.CHGNetOracle`
-        by default. People label through :meth:`submit` instead.
+        by default. Any object with a ``name`` and ``label(pool, index)`` will
+        do: :func:`~almat.oracles.as_oracle` fills in what it does not declare.
+        People label through :meth:`submit` instead.
     strategy
         A name from :data:`almat.acquisition.STRATEGIES` (``"random"``,
         ``"uncertainty"``, ``"greedy"``, ``"lcb"``, ``"ei"``), a function
         ``f(mu, sigma, *, best, rng) -> scores`` or an
         :class:`~almat.acquisition.Strategy`; the highest score is labelled next.
         It is recorded in the labels file, and so is every change of it: a
-        resumed campaign goes on with the strategy recorded last (a warning
-        says so if it differs from this one). :data:`DEFAULT_STRATEGY` for a
-        new campaign when ``None``.
+        resumed campaign goes on with the strategy recorded last (:attr:`note`
+        says so, and it is printed, if it differs from this one). ``None`` for a new campaign:
+        :data:`DEFAULT_STRATEGY`, greedy after a head start from a cheap
+        ranking, LCB after random initial picks.
     seed
         Seed of the random initial picks and of random strategies.
     ledger_path
@@ -102,27 +150,46 @@ class Campaign:
         clone (:func:`sklearn.base.clone`) is fitted after every label.
         :class:`~almat.surrogates.BayesianClusterExpansion` by default.
     n_initial
-        Number of labels picked at random before the strategy takes over
-        (at least :data:`MIN_LABELS_TO_FIT`, as a surrogate needs two points).
+        Number of labels picked as ``initial`` says before the strategy takes
+        over (at least :data:`MIN_LABELS_TO_FIT`, as a surrogate needs two
+        points); :data:`DEFAULT_N_INITIAL` when ``None``: 2 from a cheap
+        ranking, 10 at random.
+    initial
+        How those first labels are picked: ``"random"``, or the name of a
+        column of ``pool.reference`` with a cheap energy (eV/atom) of every
+        candidate, whose lowest unlabelled candidate is picked each time (the
+        strategy says ``"cheap ranking"``). ``None``: the first of
+        :data:`HEAD_START_COLUMNS` the pool has for every candidate, else
+        ``"random"``. The resolved choice is kept in :attr:`initial`.
     budget
-        Largest number of labels; ``None`` for no limit.
+        Largest number of labels, a whole number from 1; ``None`` for no limit.
+        The campaign is its one owner: the labeling app shows it and sets it here.
+
+    Attributes
+    ----------
+    note
+        What resuming from the labels file changed, in one line (a strategy
+        other than the one given); empty otherwise. It is printed when the
+        campaign is created, and the labeling app shows it too.
     """
 
     def __init__(self, pool: Pool, oracle: Oracle | None = None,
                  strategy: str | Callable | Strategy | None = None, seed: int = 0,
                  ledger_path: str | os.PathLike | None = None, *, features: Any = None,
-                 featurizer: Any = None, surrogate: Any = None, n_initial: int = 10,
-                 budget: int | None = None):
+                 featurizer: Any = None, surrogate: Any = None, n_initial: int | None = None,
+                 initial: str | None = None, budget: int | None = None):
         if not isinstance(seed, numbers.Integral) or seed < 0:
             raise CampaignError(f"seed must be a non-negative integer; got {seed!r}.")
-        if not isinstance(n_initial, numbers.Integral) or n_initial < 0:
-            raise CampaignError(f"n_initial must be a non-negative integer; got {n_initial!r}.")
+        if n_initial is not None and (not isinstance(n_initial, numbers.Integral) or n_initial < 0):
+            raise CampaignError(f"n_initial must be a non-negative integer or None; got {n_initial!r}.")
         if features is not None and featurizer is not None:
             raise CampaignError("Give the feature matrix (features=) or a featurizer, not both.")
         self.pool = pool
         self.oracle = CHGNetOracle() if oracle is None else oracle
         self.seed = int(seed)
-        self.n_initial = int(n_initial)
+        self.initial = _head_start(pool, initial)
+        start = "random" if self.initial == "random" else "cheap ranking"
+        self.n_initial = DEFAULT_N_INITIAL[start] if n_initial is None else int(n_initial)
         self.budget = budget
         self._featurizer = featurizer
         self._surrogate = BayesianClusterExpansion() if surrogate is None else surrogate
@@ -130,9 +197,12 @@ class Campaign:
         self._fit: tuple[int, object, np.ndarray, np.ndarray] | None = None
         self._query: tuple[int, Query] | None = None  # (number of events then, suggestion)
         given = None if strategy is None else as_strategy(strategy)
-        self.ledger = Ledger(pool, ledger_path, seed=self.seed,
-                             strategy=(given or as_strategy(DEFAULT_STRATEGY)).name)
-        self.set_strategy(_strategy_to_resume(self.ledger.strategy, given, f"{ledger_path}"))
+        default = DEFAULT_STRATEGY[start]
+        self.ledger = Ledger(pool, ledger_path, seed=self.seed, strategy=(given or as_strategy(default)).name)
+        strategy, self.note = _strategy_to_resume(self.ledger.strategy, given, default, ledger_path)
+        self.set_strategy(strategy)
+        if self.note:
+            print(self.note)
 
     # ----------------------------------------------------------------- state
     def __repr__(self) -> str:
@@ -140,6 +210,28 @@ class Campaign:
         found = "" if best is None else f", best {best['label']:.4f} eV/atom ({best['id']})"
         return (f"<Campaign on {self.pool.name!r}: {self.n_labels} labels, {self.ledger.n_skipped} "
                 f"skipped, strategy {self.strategy!r}{found}>")
+
+    @property
+    def oracle(self) -> Oracle:
+        """Labels a candidate when :meth:`step` asks; set it to any oracle, e.g. in a new cell."""
+        return self._oracle
+
+    @oracle.setter
+    def oracle(self, oracle: object) -> None:
+        self._oracle = as_oracle(oracle)
+
+    @property
+    def budget(self) -> int | None:
+        """Largest number of labels (None: no limit); raise it to go on after it is spent."""
+        return self._budget
+
+    @budget.setter
+    def budget(self, value: int | None) -> None:
+        if value is not None and (not isinstance(value, numbers.Integral) or isinstance(value, bool)
+                                  or value < 1):
+            raise CampaignError(f"budget must be a whole number of labels, 1 or more, or None for no "
+                                f"limit; got {value!r}.")
+        self._budget = None if value is None else int(value)
 
     @property
     def ledger_path(self) -> Path | None:
@@ -217,10 +309,10 @@ class Campaign:
         _, mu, sigma = self._fitted()
         return mu.copy(), sigma.copy()
 
-    def _candidate(self, index: int, strategy: str, reason: str) -> Query:
+    def _candidate(self, index: int, strategy: str, reason: str, n_events: int | None = None) -> Query:
         _, mu, sigma = self._fitted()
         return Query(int(index), self.pool.ids[index], int(self.pool.reference["cell_size"].iloc[index]),
-                     float(mu[index]), float(sigma[index]), strategy, reason)
+                     float(mu[index]), float(sigma[index]), strategy, reason, n_events)
 
     def suggest(self) -> Query:
         """The candidate to label next, without labelling it.
@@ -235,17 +327,26 @@ class Campaign:
             if not available.size:
                 raise CampaignError("Every candidate of the pool is labelled or skipped; nothing is left.")
             rng = np.random.default_rng([self.seed, n_events])
-            n, n_random = self.n_labels, max(self.n_initial, MIN_LABELS_TO_FIT)
-            if n < n_random:
+            n, n_first = self.n_labels, max(self.n_initial, MIN_LABELS_TO_FIT)
+            if n < n_first and self.initial == "random":
                 query = self._candidate(
                     int(rng.choice(available)), "initial",
-                    f"Random pick for initial label {n + 1} of {n_random} (seed {self.seed}).")
+                    f"Random pick for initial label {n + 1} of {n_first} (seed {self.seed}).", n_events)
+            elif n < n_first:
+                cheap = _cheap_energies(self.pool, self.initial)
+                i = int(available[np.argmin(cheap[available])])
+                name = _CHEAP_NAMES.get(self.initial, self.initial)
+                query = self._candidate(
+                    i, "cheap ranking",
+                    f"Cheap ranking: the lowest {name} of the unlabelled candidates ({cheap[i]:.4f} "
+                    f"eV/atom), head-start label {n + 1} of {n_first}.", n_events)
             else:
                 _, mu, sigma = self._fitted()
                 best = float(self.ledger.labelled_energies().min())
                 scores = self._strategy(mu[available], sigma[available], best=best, rng=rng)
                 i = int(available[np.argmax(scores)])
-                query = self._candidate(i, self.strategy, self._strategy.explain(mu[i], sigma[i], best))
+                query = self._candidate(i, self.strategy, self._strategy.explain(mu[i], sigma[i], best),
+                                        n_events)
             self._query = (n_events, query)
         return self._query[1]
 
@@ -256,30 +357,35 @@ class Campaign:
             )
 
     # ------------------------------------------------------------ labelling
-    def step(self, on_step: Callable[[int, float], None] | None = None) -> pd.Series:
+    def step(self, on_step: Callable[[int, float], None] | None = None,
+             query: Query | None = None) -> pd.Series:
         """Label the suggested candidate with the oracle; a refusal is recorded as a skip.
 
         Parameters
         ----------
         on_step
-            Passed on to an oracle that reports its progress, such as
-            :class:`~almat.oracles.RelaxedCHGNetOracle`: ``on_step(step, fmax)``.
+            Passed on to the oracle, which calls ``on_step(step, fmax)`` after
+            each step if it works in steps (see :attr:`almat.oracles.Oracle.max_steps`).
+        query
+            The suggestion this step is meant for, e.g. the one an app shows;
+            the current one by default. If anything was recorded since it was
+            suggested, :class:`~almat.ledger.StaleQueryError` is raised before
+            the oracle is asked, and nothing is recorded.
 
         Returns
         -------
         pandas.Series
             The new row of :attr:`history`.
         """
-        query = self.suggest()
-        name = getattr(self.oracle, "name", type(self.oracle).__name__)
+        query = self._target(None, query)
+        oracle = self.oracle
         try:
-            answer = (self.oracle.label(self.pool, query.index) if on_step is None
-                      else self.oracle.label(self.pool, query.index, on_step=on_step))
+            answer = oracle.label(self.pool, query.index, on_step=on_step)
         except OracleRefusal as refusal:
-            return self.ledger.add("skip", query, by=name, source=name, reason=refusal.reason)
+            return self.ledger.add("skip", query, by=oracle.name, source=oracle.name, reason=refusal.reason)
         if answer.skipped:
-            return self.ledger.add("skip", query, by=name, source=answer.source, reason=answer.reason)
-        return self.ledger.add("label", query, by=name, source=answer.source, label=answer.value)
+            return self.ledger.add("skip", query, by=oracle.name, source=answer.source, reason=answer.reason)
+        return self.ledger.add("label", query, by=oracle.name, source=answer.source, label=answer.value)
 
     def run(self, n: int) -> pd.DataFrame:
         """Do up to ``n`` steps, fewer if the budget or the pool runs out; returns their history rows."""
@@ -290,7 +396,8 @@ class Campaign:
             rows.append(self.step())
         return pd.DataFrame(rows, columns=HISTORY_COLUMNS).reset_index(drop=True)
 
-    def submit(self, value: Any, source: str = "human", index: int | None = None) -> pd.Series:
+    def submit(self, value: Any, source: str = "human", index: int | None = None,
+               query: Query | None = None) -> pd.Series:
         """Record a label typed by a person (or given by any outside source).
 
         Parameters
@@ -300,7 +407,10 @@ class Campaign:
         source
             Who labelled it; recorded as ``labelled_by``.
         index
-            Candidate to label; the current suggestion by default.
+            Candidate to label, chosen by hand; the current suggestion by default.
+        query
+            The suggestion the label is meant for, e.g. the one an app shows
+            (give ``index`` or ``query``, not both).
 
         Raises
         ------
@@ -308,26 +418,49 @@ class Campaign:
             The value is not a finite number, lies far outside the plausible
             range (see :meth:`almat.ledger.Ledger.label_range`), or the
             candidate is labelled already (undo that label first). Nothing is recorded.
+        StaleQueryError
+            ``query`` was suggested before the latest event. Nothing is recorded.
         """
-        return self.ledger.add("label", self._target(index), by=str(source), source=str(source), label=value)
+        return self.ledger.add("label", self._target(index, query), by=str(source), source=str(source),
+                               label=value)
 
-    def skip(self, reason: str, index: int | None = None, source: str = "human") -> pd.Series:
-        """Record that a candidate will not be labelled, and why; it is not suggested again."""
+    def skip(self, reason: str, index: int | None = None, source: str = "human",
+             query: Query | None = None) -> pd.Series:
+        """Record that a candidate will not be labelled, and why; it is not suggested again.
+
+        ``index`` and ``query`` choose the candidate as in :meth:`submit`.
+        """
         if not isinstance(reason, str) or not reason.strip():
             raise CampaignError("Give a reason for skipping, e.g. 'calculation did not converge'.")
-        return self.ledger.add("skip", self._target(index), by=str(source), source=str(source),
-                            reason=reason.strip())
+        return self.ledger.add("skip", self._target(index, query), by=str(source), source=str(source),
+                               reason=reason.strip())
 
-    def undo(self, source: str = "human") -> pd.Series:
+    def undo(self, source: str = "human", n_events: int | None = None) -> pd.Series:
         """Take back the most recent label or skip that still counts.
 
         The undo is a new event that names the step it undoes; the original
         line stays in the file. The candidate can then be labelled again.
-        ``source`` records who undid it.
+        ``source`` records who undid it. With ``n_events``, the number of events
+        the caller has seen (an app passes ``query.n_events`` of what it shows),
+        an undo after events it has not seen is refused
+        (:class:`~almat.ledger.StaleQueryError`): it would take back another's label.
         """
-        return self.ledger.undo(source)
+        return self.ledger.undo(source, n_events)
 
-    def _target(self, index: int | None) -> Query:
+    def _target(self, index: int | None, query: Query | None = None) -> Query:
+        """The candidate an action is for: ``query`` if still current, ``index``, or the suggestion."""
+        if query is not None:
+            if index is not None:
+                raise CampaignError("Give the candidate as index= or as query=, not both.")
+            if not isinstance(query, Query):
+                raise CampaignError(f"query must be a Query from campaign.suggest(); got {query!r}.")
+            if not 0 <= query.index < len(self.pool) or self.pool.ids[query.index] != query.id:
+                raise CampaignError(f"Candidate {query.id} at index {query.index} is not in pool "
+                                    f"{self.pool.name!r}; pass a query of this campaign's suggest().")
+            self._check_budget()
+            if query.n_events is not None:
+                self.ledger.check_current(query.n_events, f"this action on {query.id}")
+            return query
         if index is None:
             return self.suggest()
         if not isinstance(index, numbers.Integral) or not 0 <= index < len(self.pool):

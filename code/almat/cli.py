@@ -1,25 +1,65 @@
-"""The ``almat`` command line: set-up check, enumeration, scoring and data regeneration."""
+"""The ``almat`` command line: set-up check, the learner's notebooks, enumeration, scoring, data
+regeneration and DFT export."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import shutil
 import sys
-import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
 
+from almat.dft import INPUT_SETS
 from almat.enumeration import BACKENDS, DEFAULT_LIMIT
 from almat.errors import AlmatError
-from almat.files import OutputError, check_output_dir, check_output_file, write_atomic, write_new
+from almat.files import (
+    OutputError,
+    check_output_file,
+    earlier_output,
+    index_names,
+    staged_output,
+    write_atomic,
+    write_new,
+)
+from almat.structures import MIN_LI_LI
+from almat.notebooks import copy_notebooks
 
 #: Packages whose versions the set-up check prints.
-CHECKED_PACKAGES = ("almat", "torch", "chgnet", "pymatgen", "icet", "numpy", "scikit-learn",
+CHECKED_PACKAGES = ("almat", "torch", "chgnet", "pymatgen", "numpy", "scikit-learn",
                     "pandas", "ipywidgets", "jupyterlab", "matplotlib")
+#: Pythons the lesson installs on from wheels alone (pyproject's requires-python).
+SUPPORTED_PYTHONS = ((3, 11), (3, 12))
+
+
+def platform_problem(version: tuple[int, int] | None = None, system: str | None = None,
+                     machine: str | None = None) -> str | None:
+    """What to do when this Python or computer cannot run the lesson; None when it can.
+
+    Parameters
+    ----------
+    version
+        ``(major, minor)`` of Python; this interpreter's by default.
+    system, machine
+        ``platform.system()`` and ``platform.machine()``; this computer's by default.
+    """
+    version = tuple(sys.version_info[:2]) if version is None else tuple(version)
+    system = platform.system() if system is None else system
+    machine = platform.machine() if machine is None else machine
+    if system == "Darwin" and machine == "x86_64":
+        return ("This Python is an Intel (x86-64) build for macOS, and PyTorch has published no "
+                "packages for Intel Macs since version 2.3 (CHGNet needs 2.4 or newer). On an "
+                "Apple-silicon Mac, install the arm64 Python from python.org and start again; on an "
+                "Intel Mac, use the workshop server (setup.md, 'If the install fails on the day').")
+    if version not in SUPPORTED_PYTHONS:
+        low, high = (".".join(map(str, v)) for v in (SUPPORTED_PYTHONS[0], SUPPORTED_PYTHONS[-1]))
+        why = ("is too new: CHGNet publishes no package for it yet" if version > SUPPORTED_PYTHONS[-1]
+               else "is too old for the lesson's packages")
+        return (f"Python {version[0]}.{version[1]} {why}. Install Python {high} (or {low}) beside it "
+                "and make the lesson's virtual environment with that one, as setup.md shows for "
+                "Windows, macOS and Linux; or use the workshop server.")
+    return None
 
 
 def _version(name: str) -> str | None:
@@ -41,8 +81,9 @@ def check_setup(out=sys.stdout) -> int:
         elif fix and ok is None:
             print(f"       {fix}", file=out)
 
-    say(sys.version_info >= (3, 10), f"Python {platform.python_version()} ({sys.executable})",
-        "Use Python 3.10 or newer (the lesson is tested on 3.11).")
+    problem = platform_problem()
+    say(problem is None, f"Python {platform.python_version()} on {platform.system()} "
+        f"{platform.machine()} ({sys.executable})", problem or "")
     for name in CHECKED_PACKAGES:
         v = _version(name)
         say(v is not None, f"{name} {v or 'not installed'}",
@@ -77,6 +118,9 @@ def check_setup(out=sys.stdout) -> int:
             "`pip install jupyterlab_widgets` (it comes with ipywidgets 8).")
     from almat.enumeration import enumlib_available
 
+    say(None if _version("icet") is None else True,
+        f"icet {_version('icet') or 'not installed'} (a reference enumerator for the tests; "
+        "the lesson does not need it)")
     if enumlib_available():
         say(True, "enumlib (enum.x) found: backend 'enumlib' available")
     else:
@@ -102,47 +146,18 @@ def check_setup(out=sys.stdout) -> int:
 #: The file that lists what ``almat enumerate`` wrote into its --out folder, and its header.
 INDEX_NAME = "index.csv"
 INDEX_HEADER = "name,n_atoms,formula"
-#: Prefix of almat's own temporary entries in an output folder.
-STAGING_PREFIX = ".almat-"
-
-
-def _indexed_files(folder: Path) -> set[str] | None:
-    """Names of the files an earlier ``almat enumerate`` listed in ``folder``'s index; None without one."""
-    try:
-        lines = (folder / INDEX_NAME).read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    if not lines or lines[0].strip() != INDEX_HEADER:
-        return None
-    names = {line.split(",", 1)[0] for line in lines[1:] if line.strip()}
-    return {f"{n}{ext}" for n in names for ext in (".cif", ".json")}
 
 
 def _previous_run(out: Path) -> list[Path]:
     """Check ``--out`` before enumerating; return the files of an earlier run there, to be replaced.
 
     A folder that is empty, or holds only what an earlier ``almat enumerate``
-    listed in its index, is ours to fill; anything else in it is refused, so
-    that no stale or foreign file is mixed with new results.
+    listed in its index, is ours to fill; anything else in it is refused
+    (:func:`almat.files.earlier_output`).
     """
-    check_output_dir(out)
-    if not out.exists():
-        return []
-    entries = [p for p in out.iterdir() if not p.name.startswith(STAGING_PREFIX)]
-    if not entries:
-        return []
-    ours = _indexed_files(out)
-    foreign = sorted(p.name for p in entries if p.name != INDEX_NAME and p.name not in (ours or ()))
-    if ours is None or foreign:
-        shown = ", ".join(foreign[:3] or [p.name for p in entries[:3]])
-        why = ("has no index.csv from an earlier `almat enumerate`" if ours is None
-               else "holds files that its index.csv does not list")
-        raise OutputError(
-            f"The output folder '{out}' is not empty and {why} (e.g. {shown}). almat only replaces "
-            "its own earlier results, so that no stale file is mixed with new ones. Choose a new "
-            "or empty folder for --out, or move those files away."
-        )
-    return [p for p in entries if p.name != INDEX_NAME] + [out / INDEX_NAME]
+    names = index_names(Path(out) / INDEX_NAME, INDEX_HEADER)
+    owned = None if names is None else {f"{n}{ext}" for n in names for ext in (".cif", ".json")}
+    return earlier_output(out, INDEX_NAME, owned, "almat enumerate")
 
 
 def _write_orderings(out: Path, structures: list, fmt: str, previous: list[Path]) -> None:
@@ -151,10 +166,8 @@ def _write_orderings(out: Path, structures: list, fmt: str, previous: list[Path]
     Until the last step the earlier results stay as they were; a failure
     (full disk, Ctrl-C) removes the staging folder and leaves no new file.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}staging-", dir=out))
-    try:
-        rows = [INDEX_HEADER]
+    rows = [INDEX_HEADER]
+    with staged_output(out, previous) as staging:
         for i, s in enumerate(structures):
             name = f"ordering-{i:05d}"
             text = s.to(fmt="cif") if fmt == "cif" else s.to_json()
@@ -164,17 +177,11 @@ def _write_orderings(out: Path, structures: list, fmt: str, previous: list[Path]
                 raise OutputError(f"{exc} No new ordering was left in '{out}'; its earlier content "
                                   "is untouched.") from exc
             rows.append(f"{name},{len(s)},{s.composition.reduced_formula}")
-        for path in previous:
-            path.unlink(missing_ok=True)
-        for path in staging.iterdir():
-            os.replace(path, out / path.name)
-        write_atomic(out / INDEX_NAME, "\n".join(rows) + "\n")
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    write_atomic(out / INDEX_NAME, "\n".join(rows) + "\n")
 
 
 def _cmd_enumerate(args: argparse.Namespace) -> int:
-    from almat.enumeration import enumerate_orderings
+    from almat.enumeration import NoOrderingsError, enumerate_orderings
     from almat.structures import (
         check_charge_balance,
         check_occupancies,
@@ -194,6 +201,14 @@ def _cmd_enumerate(args: argparse.Namespace) -> int:
     structures = enumerate_orderings(parent, args.max_cell_size, args.min_cell_size,
                                      backend=args.backend, sort_by=args.sort_by, limit=args.limit,
                                      min_distance=args.min_distance)
+    if not structures:
+        why = ("fits them" if args.min_distance is None else f"keeps every two atoms on disordered sites "
+               f"{args.min_distance:g} Å apart (periodic images included)")
+        raise NoOrderingsError(
+            f"No ordering of {source} at cell sizes {args.min_cell_size} to {args.max_cell_size} {why}, so "
+            "nothing was written. Use a smaller --min-distance (2.0 separates Li6PS5Cl's 48h pairs) or "
+            "other cell sizes."
+        )
     _write_orderings(out, structures, args.format, previous)
     kept = "" if occupancy is not None else " (occupancies as in the file)"
     replaced = f"; replaced the {len(previous) - 1} files of the earlier run" if previous else ""
@@ -236,6 +251,13 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_notebooks(args: argparse.Namespace) -> int:
+    copied = copy_notebooks(args.folder, overwrite=args.overwrite)
+    print(f"{len(copied)} lesson notebooks in {args.folder}: {', '.join(p.name for p in copied)}")
+    print(f"Work in these copies, which are yours to change: jupyter lab {args.folder}")
+    return 0
+
+
 def _cmd_build_data(args: argparse.Namespace) -> int:
     from almat.structures import write_parent_cif
 
@@ -244,12 +266,14 @@ def _cmd_build_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_build_pool(args: argparse.Namespace) -> int:
-    from almat.pool import POOL_DIR, build_pool
+    from almat.pool import POOL_DIR
+    from almat.pool_build import BuildError, build_pool
     from almat.relaxation import RelaxSettings
 
-    if args.screen_sample < 1 or (args.workers is not None and args.workers < 1) or args.threads < 1:
-        raise ValueError("--screen-sample, --workers and --threads must be positive integers.")
-    out = POOL_DIR if args.replace_shipped else Path(args.out)
+    if args.replace_shipped and args.out is not None:
+        raise BuildError(f"--replace-shipped writes into the package's own data folder ({POOL_DIR}), "
+                         f"so --out {args.out} would be ignored; give one of the two.")
+    out = POOL_DIR if args.replace_shipped else Path(args.out or "pools")
     settings = RelaxSettings(fmax=args.fmax, steps=args.steps, relax_cell=not args.fixed_cell)
     pool = build_pool(out, cell_sizes=args.cell_sizes, min_distance=args.min_distance,
                       screen_size=None if args.no_screen else args.screen_size,
@@ -257,6 +281,24 @@ def _cmd_build_pool(args: argparse.Namespace) -> int:
                       scheduler=args.scheduler, n_workers=args.workers,
                       torch_threads=args.threads, replace_shipped=args.replace_shipped)
     print(f"Wrote {pool!r} to {out}/")
+    return 0 if pool.reference["converged"].all() else 1
+
+
+def _cmd_export_dft(args: argparse.Namespace) -> int:
+    from almat.dft import best_candidates, export_dft
+    from almat.pool import POOL_DIR, load_pool
+
+    directory = POOL_DIR if args.pool_dir is None else Path(args.pool_dir)
+    pool = load_pool(args.pool, directory)
+    top = best_candidates(pool, args.top, labels=args.labels)
+    written = export_dft(pool, top["index"], args.out, input_set=args.input_set,
+                         potcar_spec=True if args.potcar_spec else None,
+                         relaxations=directory / f"{pool.name}.relaxations.jsonl", progress=True)
+    source = f"labelled in '{args.labels}'" if args.labels else f"of pool {pool.name!r}"
+    fewer = f" (only {len(top)} labelled)" if len(top) < args.top else ""
+    potcar = "POTCAR.spec" if "POTCAR.spec" in written["files"].iloc[0].split() else "POTCAR"
+    print(f"Wrote {args.input_set} inputs with {potcar} for the {len(written)} lowest candidates "
+          f"{source}{fewer} to {args.out}/: {', '.join(written['id'])}")
     return 0
 
 
@@ -264,6 +306,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="almat", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check-setup", help="check the installation before a workshop")
+    n = sub.add_parser("notebooks", help="copy the lesson's notebooks into a folder to work in",
+                       description="Copy the lesson's notebooks, as this installation carries "
+                                   "them, into FOLDER (created if needed). A notebook already "
+                                   "there that differs from the lesson's is never replaced "
+                                   "unless --overwrite is given.")
+    n.add_argument("folder", help="the folder to work in, e.g. almat-lesson")
+    n.add_argument("--overwrite", action="store_true",
+                   help="replace notebooks in FOLDER that differ from the lesson's (your work "
+                        "in them is lost)")
     e = sub.add_parser("enumerate", help="enumerate Li/vacancy orderings and write them out")
     e.add_argument("--cif", default=None, help="parent CIF (default: the shipped Li6PS5Cl)")
     e.add_argument("--occupancy", type=float, default=None,
@@ -288,13 +339,17 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser(
         "build-pool", help="build the relaxed pool and the screening set (about an hour on 2 cores)",
         description="Enumerate the allowed orderings, relax each with CHGNet on a Dask cluster "
-                    "(appending every result to OUT/li6ps5cl.relaxations.jsonl, so a killed build "
-                    "resumes), and write OUT/li6ps5cl.* and the screening set.")
-    b.add_argument("--out", default="pools", help="output folder (default: ./pools)")
+                    "(appending every result to OUT/li6ps5cl.relaxations.jsonl, so the same command "
+                    "resumes a killed build), and write OUT/li6ps5cl.* and the screening set. Every "
+                    "option and OUT are checked first: OUT must be new, empty or this same build's. "
+                    "Exit status 1 if some relaxations did not converge (their energies are NaN).")
+    b.add_argument("--out", default=None,
+                   help="output folder (default: ./pools); a folder of another build is refused")
     b.add_argument("--replace-shipped", action="store_true",
                    help="write into the package's own data folder, replacing the shipped pools")
     b.add_argument("--cell-sizes", type=int, nargs="+", default=[1, 2])
-    b.add_argument("--min-distance", type=float, default=2.0, help="shortest Li-Li distance (Å)")
+    b.add_argument("--min-distance", type=float, default=MIN_LI_LI,
+                   help=f"shortest Li-Li distance (Å; default {MIN_LI_LI})")
     b.add_argument("--screen-size", type=int, default=3)
     b.add_argument("--screen-sample", type=int, default=2000)
     b.add_argument("--no-screen", action="store_true", help="skip the screening set")
@@ -307,6 +362,22 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, default=None,
                    help="LocalCluster worker processes (default: one per core)")
     b.add_argument("--threads", type=int, default=1, help="torch threads per relaxation")
+    x = sub.add_parser(
+        "export-dft", help="write VASP inputs for the best candidates, from their relaxed structures",
+        description="Write VASP inputs (Materials Project settings) for the lowest-energy candidates "
+                    "of a campaign's labels file, or of the pool, starting from their CHGNet-relaxed "
+                    "structures: OUT/<id>/ with INCAR, KPOINTS, POSCAR, POTCAR (or POTCAR.spec "
+                    "without a POTCAR library, PMG_VASP_PSP_DIR) and provenance.json.")
+    x.add_argument("--top", type=int, default=5, help="how many candidates (default 5)")
+    x.add_argument("--labels", default=None,
+                   help="a campaign's labels file (default: the pool's relaxed CHGNet energies)")
+    x.add_argument("--pool", default="li6ps5cl", help="pool name (default li6ps5cl)")
+    x.add_argument("--pool-dir", default=None,
+                   help="folder of the pool and its relaxations file (default: the shipped pools)")
+    x.add_argument("--input-set", default=INPUT_SETS[0], choices=INPUT_SETS)
+    x.add_argument("--potcar-spec", action="store_true",
+                   help="write POTCAR.spec even where a POTCAR library is configured")
+    x.add_argument("--out", default="dft", help="output folder (default: ./dft)")
     return parser
 
 
@@ -322,8 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     Ctrl-C exits with 130. Warnings are printed as one line each.
     """
     args = build_parser().parse_args(argv)
-    handlers = {"enumerate": _cmd_enumerate, "score": _cmd_score, "build-data": _cmd_build_data,
-                "build-pool": _cmd_build_pool}
+    handlers = {"notebooks": _cmd_notebooks, "enumerate": _cmd_enumerate, "score": _cmd_score,
+                "build-data": _cmd_build_data, "build-pool": _cmd_build_pool,
+                "export-dft": _cmd_export_dft}
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warning
         try:

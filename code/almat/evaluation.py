@@ -13,6 +13,7 @@ best-so-far curves in one long table.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -256,10 +257,43 @@ def summarize(curves: pd.DataFrame, energies: Sequence[float], tolerance: float 
     return table
 
 
+def subsample(pool: Pool, fraction: float = 0.8, seed: int = 0) -> tuple[Pool, np.ndarray]:
+    """A random ``fraction`` of the pool's candidates, in pool order: a perturbed problem.
+
+    Benchmarks recompute the minimum and every baseline on such a subset, so
+    that a method which makes no random choice is measured on many problems,
+    not on one trajectory. Returns the smaller pool and the positions of its
+    candidates in ``pool`` (to take their rows of a feature matrix).
+    """
+    if not 0 < fraction <= 1:
+        raise CampaignError(f"fraction must lie in (0, 1]; got {fraction!r}.")
+    n = max(2, round(fraction * len(pool)))
+    indices = np.sort(np.random.default_rng(seed).choice(len(pool), n, replace=False))
+    return pool.subset(indices, name=f"{pool.name}-{fraction:g}-{seed}"), indices
+
+
+def run_until(campaign: Campaign, target: float = -math.inf) -> np.ndarray:
+    """Step ``campaign`` until it is done or has labelled an energy at or below ``target`` (eV/atom).
+
+    Returns the labels that count, in the order they were given (eV/atom).
+    """
+    labels = campaign.labelled["label"].to_numpy(dtype=float)
+    while not campaign.done and not (labels <= target + 1e-12).any():
+        campaign.step()
+        labels = campaign.labelled["label"].to_numpy(dtype=float)
+    return labels
+
+
+def quartiles(values: Sequence[float]) -> tuple[float, float, float]:
+    """Median and the lower and upper quartiles (numpy's linear interpolation), in that order."""
+    q1, median, q3 = np.percentile(np.asarray(values, dtype=float), [25, 50, 75])
+    return float(median), float(q1), float(q3)
+
+
 def compare_strategies(pool: Pool, strategies: Sequence[str | Callable | Strategy] = tuple(STRATEGIES),
-                       seeds: int = 3, n_labels: int = 40, *, oracle: Oracle | None = None,
-                       features: Any = None, featurizer: Any = None, n_initial: int = 10,
-                       mae: bool = False, surrogate: Any = None,
+                       seeds: int | Sequence[int] = 3, n_labels: int = 40, *, oracle: Oracle | None = None,
+                       features: Any = None, featurizer: Any = None, n_initial: int | None = None,
+                       initial: str | None = None, mae: bool = False, surrogate: Any = None,
                        baselines: dict[str, str] | None = None) -> pd.DataFrame:
     """Run one campaign per strategy and seed on a pool with known energies; one row per label.
 
@@ -273,16 +307,17 @@ def compare_strategies(pool: Pool, strategies: Sequence[str | Callable | Strateg
         Names, functions or :class:`~almat.acquisition.Strategy` values; all of
         :data:`~almat.acquisition.STRATEGIES` by default.
     seeds
-        Campaigns per strategy, with seeds ``0 .. seeds - 1``.
+        Campaigns per strategy: a number ``n`` for seeds ``0 .. n - 1``, or the seeds.
     n_labels
-        Labels per campaign (the budget), the random initial ones included.
+        Labels per campaign (the budget), the initial ones included.
     oracle
         The labeller; a :class:`~almat.oracles.TableOracle` of the pool's energies by default.
     features, featurizer
         The pool's feature matrix, or what computes it (cluster vectors of the
         pool's parent by default); not both.
-    n_initial
-        Random labels before the strategy takes over.
+    n_initial, initial
+        Labels before the strategy takes over, and how they are picked; the
+        campaign's defaults when None (see :class:`~almat.campaign.Campaign`).
     mae
         Also record the surrogate's MAE over the pool after every label (slower).
     surrogate
@@ -306,9 +341,9 @@ def compare_strategies(pool: Pool, strategies: Sequence[str | Callable | Strateg
     lowest = float(np.nanmin(pool.energies))
     curves = []
     for strategy in strategies:
-        for seed in range(seeds):
+        for seed in (range(seeds) if isinstance(seeds, numbers.Integral) else seeds):
             campaign = Campaign(pool, oracle, strategy=strategy, seed=seed, n_initial=n_initial,
-                                budget=n_labels, features=features,
+                                initial=initial, budget=n_labels, features=features,
                                 **({} if surrogate is None else {"surrogate": surrogate}))
             errors = []
             while not campaign.done:

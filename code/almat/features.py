@@ -5,14 +5,14 @@ or any object with an ``.orderings`` attribute such as a pool) into a float
 array of shape ``(n_orderings, n_features)`` and names its columns::
 
     featurizer = ClusterVectorFeaturizer(parent)
-    X = featurizer.transform(pool)          # (n, 45) for Li6PS5Cl
+    X = featurizer.transform(pool)          # (n, 32) for Li6PS5Cl
     featurizer.feature_names                # ['pair_1.81A', ...]
 
 Two featurizers are provided, and :func:`as_featurizer` wraps a plain
 function so that a learner can bring their own:
 
 * :class:`ClusterVectorFeaturizer`: cluster correlations of a cluster
-  expansion (icet's ``ClusterSpace``), computed straight from the label table.
+  expansion (orbits from :mod:`almat.clusters`), computed straight from the label table.
 * :class:`LiLiDistanceFeaturizer`: a physical descriptor, the number of Li-Li
   pairs in distance shells and the shortest Li-Li distance.
 """
@@ -24,20 +24,23 @@ from typing import Any, Protocol
 
 import numpy as np
 from ase import Atoms
-from icet import ClusterSpace
 from pymatgen.core import Structure
 from threadpoolctl import threadpool_limits
 
+from almat.clusters import Orbit, check_cutoffs, cluster_key, cluster_orbits, orbit_name, point_functions
 from almat.errors import AlmatError
 from almat.orderings import VACANCY, Orderings, disorder_of, element_symbol, translation_index, translations
 
 #: Upper bound on the number of floats one gathered block holds (about 32 MB in float64).
 _BLOCK = 4_000_000
-_ORDER_NAMES = {1: "point", 2: "pair", 3: "triplet", 4: "quadruplet"}
 
 
 class FeaturizerError(AlmatError, ValueError):
     """Input that a featurizer cannot turn into features."""
+
+
+class IcetMissingError(AlmatError, ImportError):
+    """A reference path of a featurizer needs icet (the ``reference`` extra), which is not installed."""
 
 
 class Featurizer(Protocol):
@@ -123,15 +126,17 @@ def _unique_names(names: list[str]) -> list[str]:
 
 
 class ClusterVectorFeaturizer:
-    """Cluster correlations of a cluster expansion, from icet's ``ClusterSpace``.
+    """Cluster correlations of a cluster expansion: one column per orbit of clusters.
 
-    The cluster space is built on the primitive parent with each disordered
-    site free to hold any of its species (Li or vacancy "X" on the Li6PS5Cl 48h
-    sites). The feature vector of an ordering is its cluster vector: for each
-    orbit ``α`` of symmetry-equivalent clusters, the average over all clusters
-    of the orbit in the supercell of the product of point functions,
+    The clusters are those of the disordered sites of the primitive parent
+    (:func:`almat.clusters.cluster_orbits`; Li or vacancy "X" on the Li6PS5Cl
+    48h sites). The feature vector of an ordering is its cluster vector: for
+    each orbit ``α`` of symmetry-equivalent clusters, the average over all
+    clusters of the orbit in the supercell of the product of point functions,
     ``Φ_α = <Π_{i∈cluster} φ(σ_i)>``, with icet's basis (``φ = ±1`` for a
-    binary site).
+    binary site, :func:`almat.clusters.point_functions`). Columns come in
+    icet's order, and equal icet's cluster vector (the ``reference`` extra,
+    used by the tests and by ``method="icet"``).
 
     Cutoffs (Å): ``cutoffs[0]`` bounds pair distances, ``cutoffs[1]`` (if
     given) the largest distance within a triplet, and so on. The Li6PS5Cl 48h
@@ -161,8 +166,9 @@ class ClusterVectorFeaturizer:
 
     Attributes
     ----------
-    cluster_space
-        The icet ``ClusterSpace``.
+    orbits
+        The :class:`almat.clusters.Orbit` of each column (sites with two
+        species); None for sites with more, whose columns come from icet.
     feature_names
         One name per column: cluster order and its interatomic distances in Å.
     """
@@ -170,65 +176,71 @@ class ClusterVectorFeaturizer:
     def __init__(self, parent: Structure, cutoffs: Sequence[float] = (8.0,),
                  fixed_composition: bool = True) -> None:
         self.parent = parent
-        self.cutoffs = tuple(float(c) for c in cutoffs)
+        self.cutoffs = check_cutoffs(cutoffs)
         self.fixed_composition = fixed_composition
         self._sites, self._species = disorder_of(parent)
         if len(self._sites) == 0:
             raise FeaturizerError("The parent has no partially occupied site, so there is nothing to order.")
-        atoms, allowed = parent_atoms(parent)
-        self.cluster_space = ClusterSpace(atoms, list(self.cutoffs), allowed)
-        table = self.cluster_space.as_list
-        least = 1 if fixed_composition else 0
-        self._columns = np.array([row["index"] for row in table if row["order"] > least])
-        orbits = self.cluster_space.orbit_list.orbits
-        self._orbits = [orbits[table[c]["orbit_index"]] for c in self._columns]
-        self.feature_names = _unique_names([self._name(o) for o in self._orbits])
         self._binary = all(len(s) == 2 for s in self._species)
-        self._geometry = [self._cluster_sites(o) for o in self._orbits]
-        self._phi = self._point_functions() if self._binary else None
-        # φ = ±1 makes every product ±1 and every weighted sum an integer, exact in float32.
-        self._dtype = np.float32 if self._binary and np.all(np.abs(self._phi) == 1.0) else np.float64
+        self._cluster_space: Any = None
+        self._columns: np.ndarray | None = None
         self._tables: dict[tuple[int, ...], list[tuple[np.ndarray, np.ndarray]]] = {}
+        self.orbits: list[Orbit] | None = None
+        if self._binary:
+            self.orbits = cluster_orbits(parent, self.cutoffs, points=not fixed_composition)
+            self._phi = point_functions(self._species)
+            self.feature_names = _unique_names([o.name for o in self.orbits])
+        else:  # three or more species: icet's basis, several columns per orbit
+            space = self._reference("Sites with more than two species")
+            least = 1 if fixed_composition else 0
+            rows = [row for row in space.as_list if row["order"] > least]
+            clusters = [space.orbit_list.orbits[row["orbit_index"]].representative_cluster for row in rows]
+            self._columns = np.array([row["index"] for row in rows])
+            self.feature_names = _unique_names([orbit_name(c.order, c.distances) for c in clusters])
 
     def __repr__(self) -> str:
         return (f"ClusterVectorFeaturizer({self.parent.composition.reduced_formula}, cutoffs={self.cutoffs}, "
                 f"{len(self.feature_names)} features)")
 
-    @staticmethod
-    def _name(orbit: Any) -> str:
-        distances = sorted(orbit.representative_cluster.distances)
-        kind = _ORDER_NAMES.get(orbit.order, f"order{orbit.order}")
-        return (f"{kind}_" + "_".join(f"{x:.2f}" for x in distances) + "A") if distances else kind
+    @property
+    def cluster_space(self) -> Any:
+        """icet's ``ClusterSpace`` of the parent, the reference (needs the ``reference`` extra)."""
+        return self._reference("The icet cluster space")
 
-    def _cluster_sites(self, orbit: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Disordered columns ``(m, order)`` and lattice offsets ``(m, order, 3)`` of an orbit's clusters."""
-        cart = np.array([c.positions for c in orbit.clusters], dtype=float)
-        j, offsets = _locate(self.parent, self._sites, cart.reshape(-1, 3))
-        m, order = cart.shape[:2]
-        return j.reshape(m, order), offsets.reshape(m, order, 3)
+    def _reference(self, purpose: str) -> Any:
+        if self._cluster_space is None:
+            try:
+                from icet import ClusterSpace
+            except ImportError as err:
+                raise IcetMissingError(
+                    f"{purpose} needs icet, which is not installed: pip install \"almat[reference]\" "
+                    "(in a clone: pip install -e \".[reference]\")."
+                ) from err
+            atoms, allowed = parent_atoms(self.parent)
+            self._cluster_space = ClusterSpace(atoms, list(self.cutoffs), allowed)
+        return self._cluster_space
 
-    def _point_functions(self) -> np.ndarray:
-        """``φ_j(label)`` per disordered site, read from icet's cluster vector of two probe structures.
-
-        Probe ``m`` puts species ``m`` on every disordered site; the point
-        correlation of the orbit holding site ``j`` is then ``φ_j(m)``.
-        """
-        atoms, _ = parent_atoms(self.parent)
-        table = self.cluster_space.as_list
-        point_columns = [row["index"] for row in table if row["order"] == 1]
-        orbits = self.cluster_space.orbit_list.orbits
-        phi = np.zeros((len(self._sites), 2))
-        for m in range(2):
-            probe = atoms.copy()
-            symbols = probe.get_chemical_symbols()
-            for j, p in enumerate(self._sites):
-                symbols[p] = element_symbol(self._species[j][m])
-            probe.set_chemical_symbols(symbols)
-            cv = self.cluster_space.get_cluster_vector(probe)
-            for c in point_columns:
-                j, _ = self._cluster_sites(orbits[table[c]["orbit_index"]])
-                phi[j.ravel(), m] = cv[c]
-        return phi
+    def _reference_columns(self) -> np.ndarray:
+        """icet's cluster-vector index of each column, matched by the clusters of its orbit."""
+        if self._columns is None:
+            space = self._reference("method='icet'")
+            owner = {cluster_key(j, n): a for a, o in enumerate(self.orbits)
+                     for j, n in zip(o.sites, o.offsets)}
+            columns = np.full(len(self.orbits), -1)
+            for row in space.as_list:
+                if row["order"] < 1:
+                    continue
+                cluster = space.orbit_list.orbits[row["orbit_index"]].representative_cluster
+                j, n = _locate(self.parent, self._sites, np.array(cluster.positions))
+                a = owner.get(cluster_key(j, n))
+                if a is not None:
+                    columns[a] = row["index"]
+            if np.any(columns < 0):
+                missing = [self.feature_names[a] for a in np.flatnonzero(columns < 0)]
+                raise FeaturizerError(f"icet's cluster space of this parent lacks the orbits {missing}; "
+                                      "use method='fast'.")
+            self._columns = columns
+        return self._columns
 
     def _supercell_tables(self, hnf: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per cluster order: supercell column tuples ``(U, order)`` and their weights ``(k, U)``.
@@ -244,7 +256,8 @@ class ClusterVectorFeaturizer:
         d = len(self._sites)
         shifts = translations(hnf)
         by_order: dict[int, list[tuple[np.ndarray, int]]] = {}
-        for a, (j, offsets) in enumerate(self._geometry):
+        for a, orbit in enumerate(self.orbits):
+            j, offsets = orbit.sites, orbit.offsets
             vectors = shifts[:, None, None, :] + offsets[None]
             t = translation_index(vectors.reshape(-1, 3), hnf).reshape(vectors.shape[:-1])
             cols = np.sort((t * d + j[None]).reshape(-1, j.shape[1]), axis=1)
@@ -254,9 +267,10 @@ class ClusterVectorFeaturizer:
             stacked = np.concatenate([cols for cols, _ in parts])
             owner = np.concatenate([np.full(len(cols), a) for cols, a in parts])
             unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
-            weights = np.zeros((len(unique), len(self._geometry)))
+            weights = np.zeros((len(unique), len(self.orbits)))
             np.add.at(weights, (inverse.ravel(), owner), 1.0)
-            tables.append((unique.astype(np.intp), np.ascontiguousarray(weights.T, dtype=self._dtype)))
+            # φ = ±1 makes every product ±1 and every weighted sum an integer, exact in float32.
+            tables.append((unique.astype(np.intp), np.ascontiguousarray(weights.T, dtype=np.float32)))
         self._tables[key] = tables
         return tables
 
@@ -272,7 +286,8 @@ class ClusterVectorFeaturizer:
             only; about 1 s per 100,000 cell-size-2 orderings here).
             ``"icet"``: build each structure and call icet's
             ``get_cluster_vector`` (any number of species, some 100 times
-            slower). ``"auto"`` picks ``"fast"`` when it applies.
+            slower; needs the ``reference`` extra, else
+            :class:`IcetMissingError`). ``"auto"`` picks ``"fast"`` when it applies.
 
         Returns
         -------
@@ -293,9 +308,10 @@ class ClusterVectorFeaturizer:
         return self._transform_fast(orderings)
 
     def _transform_icet(self, orderings: Orderings) -> np.ndarray:
-        out = np.empty((len(orderings), len(self._columns)))
+        columns = self._reference_columns() if self._binary else self._columns
+        out = np.empty((len(orderings), len(columns)))
         for i in range(len(orderings)):
-            out[i] = self.cluster_space.get_cluster_vector(orderings.atoms(i))[self._columns]
+            out[i] = self.cluster_space.get_cluster_vector(orderings.atoms(i))[columns]
         return out
 
     def _transform_fast(self, orderings: Orderings) -> np.ndarray:
@@ -306,8 +322,8 @@ class ClusterVectorFeaturizer:
 
     def _correlations(self, orderings: Orderings) -> np.ndarray:
         d = len(self._sites)
-        counts = np.array([len(o.clusters) for o in self._orbits], dtype=float)
-        out = np.empty((len(orderings), len(self._columns)))
+        counts = np.array([o.multiplicity for o in self.orbits], dtype=float)
+        out = np.empty((len(orderings), len(self.orbits)))
         order = np.argsort(orderings.hnf_index, kind="stable")
         bounds = np.searchsorted(orderings.hnf_index[order], np.arange(len(orderings.hnfs) + 1))
         for h in range(len(orderings.hnfs)):
@@ -318,7 +334,7 @@ class ClusterVectorFeaturizer:
             n_cells = int(round(abs(np.linalg.det(hnf))))
             width = n_cells * d
             tables = self._supercell_tables(hnf)
-            phi = self._phi[np.arange(width) % d].astype(self._dtype)
+            phi = self._phi[np.arange(width) % d].astype(np.float32)
             total = counts * n_cells
             step = max(1, _BLOCK // max(len(cols) for cols, _ in tables))
             for start in range(0, len(rows), step):
@@ -332,7 +348,7 @@ class ClusterVectorFeaturizer:
                         "holds 0 (first species) or 1 (second species, e.g. vacancy) in each used column."
                     )
                 spins = np.where(labels.T == 0, phi[:, :1], phi[:, 1:])  # (width, rows)
-                acc = np.zeros((len(self._columns), len(chunk)))
+                acc = np.zeros((len(self.orbits), len(chunk)))
                 for cols, weights in tables:
                     prod = spins[cols[:, 0]]
                     for c in range(1, cols.shape[1]):

@@ -23,8 +23,14 @@ from ase import Atoms
 from pymatgen.core import Lattice, Species, Structure
 from pymatgen.core.periodic_table import DummySpecies
 
+from almat.errors import AlmatError
+
 #: Symbol of a vacancy in label tables and in ase Atoms (icet's convention).
 VACANCY = "X"
+
+
+class SupercellError(AlmatError, ValueError):
+    """A cell that is not a supercell of the parent, or whose sites do not fit the parent's."""
 
 
 def hermite_normal_form(matrix: np.ndarray) -> np.ndarray:
@@ -53,7 +59,10 @@ def hermite_normal_forms(matrices: np.ndarray) -> np.ndarray:
     h = np.array(matrices, dtype=np.int64).reshape(-1, 3, 3)
     singular = np.rint(np.abs(np.linalg.det(h))) == 0
     if singular.any():
-        raise ValueError(f"Singular supercell matrix {h[np.argmax(singular)].tolist()}")
+        raise SupercellError(
+            f"The supercell matrix {h[np.argmax(singular)].tolist()} is singular (determinant 0), so it "
+            "spans no supercell; give three independent integer supercell vectors."
+        )
     big = np.iinfo(np.int64).max
     for i in range(3):
         while True:
@@ -155,10 +164,6 @@ class Orderings:
         """Supercell size of each ordering, in primitive cells."""
         dets = np.rint(np.abs(np.linalg.det(self.hnfs))).astype(int) if len(self.hnfs) else []
         return np.asarray(dets, dtype=int)[self.hnf_index]
-
-    def supercell_matrix(self, i: int) -> np.ndarray:
-        """pymatgen-style supercell matrix (rows) of ordering ``i``: ``H.T``."""
-        return self.hnfs[self.hnf_index[i]].T.copy()
 
     def row(self, i: int) -> np.ndarray:
         """The labels of ordering ``i`` without padding."""
@@ -302,7 +307,11 @@ def orderings_from_cells(parent: Structure, cells: Iterable[tuple[np.ndarray, np
         smat = np.asarray(lattice) @ inv_a
         s_int = np.rint(smat).astype(np.int64)
         if np.abs(smat - s_int).max() > 1e-3:
-            raise ValueError("A cell is not a supercell of the parent lattice.")
+            raise SupercellError(
+                f"A cell with lattice {np.round(np.asarray(lattice), 3).tolist()} is not a supercell of the "
+                "parent lattice (its vectors are not integer combinations of the parent's); enumerate "
+                "from the same parent structure the cells were made from."
+            )
         hnf = hermite_normal_form(s_int.T)
         n = int(round(np.linalg.det(hnf)))
         key = tuple(hnf.ravel().tolist())
@@ -314,7 +323,11 @@ def orderings_from_cells(parent: Structure, cells: Iterable[tuple[np.ndarray, np
         wrapped = np.abs(diff - np.rint(diff)).max(axis=2)
         match = np.argmin(wrapped, axis=1)
         if wrapped[np.arange(len(pos)), match].max() > tol:
-            raise ValueError("A site of a cell matches no site of the parent.")
+            raise SupercellError(
+                f"A site of a cell, at parent fractional position "
+                f"{np.round(pos[np.argmax(wrapped[np.arange(len(pos)), match])], 4).tolist()}, matches no "
+                f"site of the parent within tol={tol}; enumerate from the same parent the cells were made from."
+            )
         shift = np.rint(diff[np.arange(len(pos)), match]).astype(np.int64)
         tidx = translation_index(shift, hnf)
         vac = np.array([s.index(VACANCY) if VACANCY in s else -1 for s in species])
@@ -326,10 +339,16 @@ def orderings_from_cells(parent: Structure, cells: Iterable[tuple[np.ndarray, np
             names = species[j]
             hits = [m for m, name in enumerate(names) if _same_element(name, sym)]
             if not hits:
-                raise ValueError(f"Species {sym} is not allowed on disordered site {p}.")
+                raise SupercellError(
+                    f"A cell puts {sym} on parent site {int(p)}, which allows only {list(names)}; "
+                    "enumerate from the same parent the cells were made from."
+                )
             row[tidx[k], j] = hits[0]
         if (row < 0).any():
-            raise ValueError("A cell leaves a disordered site empty that cannot be vacant.")
+            raise SupercellError(
+                "A cell leaves a disordered site empty although the parent allows no vacancy there; "
+                "enumerate from the same parent the cells were made from."
+            )
         rows.append(row.ravel())
         index.append(hnf_keys[key])
     width = max((len(r) for r in rows), default=d)

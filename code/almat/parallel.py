@@ -6,99 +6,60 @@ handed to ``dask.distributed``: a ``LocalCluster`` on this machine by default,
 or any running Dask cluster given by its scheduler address (one started by
 ``dask-jobqueue`` on an HPC batch queue, or in the cloud).
 
-Every finished relaxation is appended to a JSON Lines file and flushed to disk
-before the next one is taken, so
+Every finished relaxation is appended to a relaxations file (a shared
+:class:`~almat.relaxation.RelaxationsJournal`) and fsync'ed before the next
+one is taken, so
 
 - a killed build resumes where it stopped: finished keys are never redone;
 - a killed worker costs only the task it was running (Dask reschedules it);
-- the file's first line records the settings, and a file made with other
-  settings is refused instead of mixed.
+- a lost scheduler ends the build with one line saying how many relaxations
+  are kept and that the same command resumes;
+- the file's header records the settings and the CHGNet version, and a file
+  made otherwise is refused instead of mixed.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import concurrent.futures
 import os
+import threading
 from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
 
 from pymatgen.core import Structure
 
 from almat.errors import AlmatError
-from almat.relaxation import Relaxation, RelaxSettings, relax_structure, settings_dict
+from almat.relaxation import (
+    Relaxation,
+    RelaxationsJournal,
+    RelaxSettings,
+    relax_structure,
+    settings_dict,
+)
 
-#: Kind tag of the first line of a relaxations file.
-HEADER_KIND = "almat-relaxations"
+#: Seconds a Dask scheduler has to answer (connect and handshake) before it is given up on.
+CONNECT_TIMEOUT = 10.0
 
 
-class RelaxationsFileError(AlmatError, ValueError):
-    """A relaxations file belongs to other settings or is not one."""
+class SchedulerError(AlmatError, ValueError):
+    """A scheduler address is malformed, or no Dask scheduler answers at it."""
 
 
-def _header(settings: RelaxSettings) -> dict:
-    import chgnet
-
-    return {"kind": HEADER_KIND, "settings": settings_dict(settings),
-            "chgnet": chgnet.__version__}
+class RelaxationsInterrupted(AlmatError, RuntimeError):
+    """The Dask scheduler was lost mid-build; the finished relaxations are kept in the file."""
 
 
 def read_relaxations(path: str | Path, settings: RelaxSettings | None = None) -> dict[str, dict]:
-    """Finished records of a relaxations file, by key.
+    """Finished records of a relaxations file, by key (nothing for a missing file).
 
-    A last line cut short by a crash is ignored (it is redone on resume).
-    Raises :class:`RelaxationsFileError` if the file was made with other
-    ``settings`` or is not a relaxations file.
+    A last line cut short by a crash is dropped (it is redone on resume).
+    Raises :class:`~almat.relaxation.RelaxationsFileError` if the file was made
+    with other ``settings`` or another CHGNet (checked only when ``settings``
+    is given), is not a relaxations file, or has a damaged line.
     """
-    path = Path(path)
-    if not path.exists():
-        return {}
-    lines = path.read_text().splitlines()
-    if not lines:
-        return {}
-    try:
-        head = json.loads(lines[0])
-    except json.JSONDecodeError:
-        head = None
-    if not isinstance(head, dict) or head.get("kind") != HEADER_KIND:
-        raise RelaxationsFileError(f"{path} is not an almat relaxations file (first line: "
-                                   f"{lines[0][:60]!r}). Give another path.")
-    if settings is not None and head.get("settings") != settings_dict(settings):
-        raise RelaxationsFileError(
-            f"{path} holds relaxations made with {head.get('settings')}, not "
-            f"{settings_dict(settings)}. Use the same settings to resume, or another file.")
-    records: dict[str, dict] = {}
-    for n, line in enumerate(lines[1:], start=2):
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            if n == len(lines):
-                break  # cut short while being written; redone on resume
-            raise RelaxationsFileError(f"{path}, line {n}: not JSON; the file is damaged.")
-        records[rec["key"]] = rec
-    return records
-
-
-def append_record(path: Path, record: dict) -> None:
-    """Append one JSON line and flush it to disk before returning."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def start_file(path: Path, settings: RelaxSettings) -> None:
-    """Create a relaxations file with its header line, unless it exists already."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        f = open(path, "x", encoding="utf-8")
-    except FileExistsError:
-        if path.stat().st_size:
-            return
-        f = open(path, "a", encoding="utf-8")
-    with f:
-        f.write(json.dumps(_header(settings)) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    return {r["key"]: r for r in RelaxationsJournal(path, settings).read(create=False)}
 
 
 def _relax_task(key: str, structure: dict, settings: dict, torch_threads: int) -> dict:
@@ -127,6 +88,70 @@ def local_cluster(n_workers: int | None = None):
                         host="127.0.0.1", dashboard_address=":0", silence_logs=40)
 
 
+def check_scheduler(address: str, connect: bool = True) -> None:
+    """Refuse a malformed scheduler address, or (``connect``) one where no Dask scheduler answers in time.
+
+    The address is ``tcp://HOST:PORT`` (or ``HOST:PORT``), or ``tls://HOST:PORT``
+    with the cluster's certificates in the Dask configuration. A service
+    that is not a Dask scheduler, or none at all, is given up on after
+    :data:`CONNECT_TIMEOUT` seconds: Dask's own client would wait forever on
+    one that accepts the connection and never answers.
+    """
+    import dask
+
+    example = "tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786 (the address `dask scheduler` prints)"
+    if not isinstance(address, str) or not address.strip():
+        raise SchedulerError(f"The scheduler address {address!r} is empty; give {example}.")
+    scheme, sep, location = address.partition("://")
+    scheme, location = (scheme, location) if sep else ("tcp", address)
+    if scheme not in ("tcp", "tls"):
+        raise SchedulerError(f"The scheduler address {address!r} is not a Dask address: almat "
+                             f"connects over tcp:// (or tls://), not {scheme}://. Give {example}.")
+    host, colon, port = location.rpartition(":")
+    if not (colon and host and port.isdigit() and 0 < int(port) < 65536):
+        raise SchedulerError(f"The scheduler address {address!r} has no host and port number "
+                             f"(1 to 65535); give {example}.")
+    if scheme == "tls" and not dask.config.get("distributed.comm.tls.ca-file", None):
+        raise SchedulerError(f"{address} is a TLS address, and the Dask configuration holds no "
+                             "certificates (distributed.comm.tls); add the cluster's certificates "
+                             "there, or give its tcp:// address.")
+    failure = _handshake(f"{scheme}://{location}") if connect else None
+    if failure is not None:
+        raise SchedulerError(
+            f"No Dask scheduler answered at {address} within {CONNECT_TIMEOUT:g} s ({failure}). "
+            "Start one (`dask scheduler`) and give the address it prints, or give no scheduler to "
+            "relax on this machine.")
+
+
+def _handshake(address: str) -> str | None:
+    """Connect to ``address`` and exchange Dask's handshake, in bounded time; what failed, or None."""
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    outcome: list[str | None] = []
+
+    async def attempt() -> None:
+        args = Security().get_connection_args("client")
+        comm = await asyncio.wait_for(connect(address, timeout=CONNECT_TIMEOUT, **args), CONNECT_TIMEOUT)
+        await comm.close()
+
+    def run() -> None:  # in its own thread: a notebook's kernel already runs an event loop
+        try:
+            asyncio.run(attempt())
+            outcome.append(None)
+        except asyncio.TimeoutError:
+            outcome.append("no answer")
+        except OSError as err:
+            outcome.append(str(err).splitlines()[0][:120])
+        except Exception:  # noqa: BLE001 - Dask's reader fails in many ways on another protocol
+            outcome.append("the service there does not speak Dask's protocol")
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(CONNECT_TIMEOUT + 5)
+    return outcome[0] if outcome else "no answer"
+
+
 def relax_many(structures: Mapping[str, Structure], path: str | Path,
                settings: RelaxSettings = RelaxSettings(), scheduler: str | None = None,
                n_workers: int | None = None, torch_threads: int = 1,
@@ -138,12 +163,14 @@ def relax_many(structures: Mapping[str, Structure], path: str | Path,
     structures
         Candidates by key (a key is any string without newlines, e.g. the pool id).
     path
-        JSON Lines file; keys already in it are not relaxed again.
+        Relaxations file; keys already in it are not relaxed again.
     settings
-        Relaxation settings; a file made with other settings is refused.
+        Relaxation settings; a file made with other settings, or by another
+        CHGNet version, is refused.
     scheduler
-        Address of a running Dask scheduler (``"tcp://host:8786"``); ``None``
-        starts a ``LocalCluster`` of ``n_workers`` processes.
+        Address of a running Dask scheduler (``"tcp://host:8786"``), checked
+        first (:func:`check_scheduler`); ``None`` starts a ``LocalCluster`` of
+        ``n_workers`` processes.
     n_workers
         Worker processes of the local cluster; one per core by default (see :func:`local_cluster`).
     torch_threads
@@ -155,17 +182,27 @@ def relax_many(structures: Mapping[str, Structure], path: str | Path,
     -------
     dict
         Every key of ``structures`` with its :class:`~almat.relaxation.Relaxation`.
+
+    Raises
+    ------
+    SchedulerError
+        A malformed ``scheduler`` address, or no Dask scheduler answering there.
+    RelaxationsInterrupted
+        The scheduler was lost mid-build; what finished is kept, and the same call resumes.
     """
     from dask.distributed import Client, as_completed
     from tqdm.auto import tqdm
 
-    path = Path(path)
-    done = read_relaxations(path, settings)
-    start_file(path, settings)
+    if scheduler:
+        check_scheduler(scheduler, connect=False)  # a typo costs nothing, not even a file
+    journal = RelaxationsJournal(path, settings)
+    done = {r["key"]: r for r in journal.read()}
     todo = [k for k in structures if k not in done]
     if todo:
+        if scheduler:
+            check_scheduler(scheduler)
         cluster = None if scheduler else local_cluster(n_workers)
-        client = Client(scheduler if scheduler else cluster)
+        client = Client(scheduler if scheduler else cluster, timeout=CONNECT_TIMEOUT)
         try:
             futures = [client.submit(_relax_task, k, structures[k].as_dict(),
                                      settings_dict(settings), torch_threads, key=f"relax-{k}",
@@ -174,13 +211,20 @@ def relax_many(structures: Mapping[str, Structure], path: str | Path,
             bar = tqdm(total=len(structures), initial=len(structures) - len(todo),
                        desc="relaxing", unit="candidate", disable=not progress)
             for future in as_completed(futures):
-                record = future.result()
-                append_record(path, record)
-                done[record["key"]] = record
+                try:
+                    record = future.result()
+                except (concurrent.futures.CancelledError, OSError, asyncio.TimeoutError) as err:
+                    raise RelaxationsInterrupted(
+                        f"The Dask scheduler was lost ({type(err).__name__}). {len(done)} finished "
+                        f"relaxations are kept in {journal.path}; run the same command to resume."
+                    ) from None
+                for r in journal.append([record]):
+                    done.setdefault(r["key"], r)
                 bar.update()
             bar.close()
         finally:
-            client.close()
+            with suppress(OSError, asyncio.TimeoutError, RuntimeError):  # its scheduler may be gone
+                client.close(timeout=CONNECT_TIMEOUT)
             if cluster is not None:
                 cluster.close()
     return {k: Relaxation.from_record(done[k]) for k in structures}

@@ -3,7 +3,9 @@
 Every function draws on a matplotlib ``Axes`` (a new one when ``ax`` is None)
 and returns it, so figures compose with ``plt.subplots`` and work with the
 non-interactive ``Agg`` backend (tests, CI, the widget). Energies come in
-eV/atom, as everywhere in ``almat``; differences are shown in meV/atom.
+eV/atom, as everywhere in ``almat``. A title speaks the unit of its axes: one
+plot, one unit (the strategy curves' regret axis is in meV/atom, and so is
+everything written on it).
 
 Colours are the Okabe–Ito palette, which stays distinguishable with the common
 forms of colour blindness, and every strategy also has its own line style and
@@ -24,6 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FormatStrFormatter
 
 from almat.errors import AlmatError
+from almat.structures import MIN_LI_LI
 
 #: Symbols of the disordered sublattice: an Li ion or a vacancy ("X", icet's convention).
 LI, VACANCY = "Li", "X"
@@ -149,7 +152,7 @@ def _is_3d(ax: Axes) -> bool:
 
 
 def plot_structure(structure, ax: Axes | None = None, *, index: int | None = None,
-                   short: float = 2.0, link: float = 2.5, shell: float = 2.7,
+                   short: float = MIN_LI_LI, link: float = 2.5, shell: float = 2.7,
                    title: str | None = None) -> Axes:
     """Draw one Li/vacancy ordering: Li filled, vacant sites open, the framework small and grey.
 
@@ -327,9 +330,9 @@ def plot_best_so_far(history, reference_min: float | None = None, ax: Axes | Non
     if reference_min is not None and np.isfinite(reference_min):
         ax.axhline(reference_min, ls="--", color="k", lw=1,
                    label=f"pool minimum {reference_min:.4f}")
-        gap = round(1000 * (best.iloc[-1] - reference_min), 1) + 0.0  # + 0.0 turns -0.0 into 0.0
+        gap = round(float(best.iloc[-1] - reference_min), 4) + 0.0  # + 0.0 turns -0.0 into 0.0
         where = "below" if gap < 0 else "above"
-        title += f"\n{abs(gap):.1f} meV/atom {where} the pool minimum"
+        title += f"\n{abs(gap):.4f} eV/atom {where} the pool minimum"
     ax.set_xlabel("labels")
     ax.set_ylabel("best energy (eV/atom)")
     ax.yaxis.set_major_formatter(FormatStrFormatter("%.3f"))
@@ -365,7 +368,7 @@ def plot_parity(y_true: Sequence[float], y_pred: Sequence[float],
     Returns
     -------
     Axes
-        The title reads ``MAE = … meV/atom (n = …)``, with
+        The title reads ``MAE = … eV/atom (n = …)``, in the axes' unit, with
         MAE = mean |y_pred - y_true|.
     """
     t = np.asarray(y_true, dtype=float).ravel()
@@ -398,8 +401,8 @@ def plot_parity(y_true: Sequence[float], y_pred: Sequence[float],
         ax.plot(lims, lims, "k--", lw=1, label="y = x")
         ax.set_xlim(lims)
         ax.set_ylim(lims)
-        mae = 1000 * float(np.mean(np.abs(p - t)))
-        ax.set_title(f"MAE = {mae:.1f} meV/atom (n = {len(t)})", fontsize=TITLE_PT)
+        mae = float(np.mean(np.abs(p - t)))
+        ax.set_title(f"MAE = {mae:.4f} eV/atom (n = {len(t)})", fontsize=TITLE_PT)
         ax.legend(fontsize=MIN_FONT_PT, frameon=False, loc="upper left")
     else:
         _empty(ax, "no predictions yet:\nthe surrogate is fitted\nonce there are labels", "parity")

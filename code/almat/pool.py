@@ -1,8 +1,15 @@
-"""Candidate pools: orderings with reference CHGNet energies, shipped in ``data/pools``.
+"""Candidate pools: orderings with reference energies, as data; shipped in ``data/pools``.
 
-The shipped pool ``"li6ps5cl"`` holds all 48 orderings of Li6PS5Cl at cell
-size 1 and a fixed-seed random sample of the 395,632 orderings at cell size 2,
-each with its CHGNet energy per atom. ``almat build-pool`` regenerates it.
+The shipped pool ``"li6ps5cl"`` holds the 630 orderings of Li6PS5Cl at cell
+sizes 1 and 2 with no two Li closer than 2.0 Å, each with its relaxed and
+unrelaxed CHGNet energy and its Ewald energy; ``"li6ps5cl-size3"`` a sample of
+2,000 at cell size 3 with the cheap energies only. :mod:`almat.pool_build`
+(``almat build-pool``) makes them.
+
+A pool is saved as three files: ``NAME.npz`` (the orderings table),
+``NAME.csv`` (the reference table) and ``NAME.json`` (provenance and the
+:attr:`Pool.fingerprint`). :func:`load_pool` refuses files whose fingerprint
+is not the recorded one, so a re-sorted, edited or mixed pool never loads.
 """
 
 from __future__ import annotations
@@ -13,7 +20,6 @@ import json
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +29,23 @@ from pymatgen.core import Structure
 from almat.errors import AlmatError
 from almat.files import write_atomic
 from almat.orderings import Orderings
-from almat.relaxation import RelaxSettings, settings_dict
 from almat.structures import DATA_DIR
 
 POOL_DIR = DATA_DIR / "pools"
-POOLS = ("li6ps5cl",)
-#: How the reference CSV writes floats (and how :attr:`Pool.reference_fingerprint` reads them).
+#: How the reference CSV writes floats, and so how the fingerprint reads them.
 REFERENCE_FLOAT_FORMAT = "%.8f"
-#: Columns a reference table must have.
-REFERENCE_COLUMNS = ("cell_size", "energy_per_atom")
+#: Columns every reference table has: what the campaign, the oracles and the app read.
+REFERENCE_COLUMNS = ("cell_size", "energy_per_atom", "min_li_li")
+#: Fingerprints that labels files recorded for a shipped pool while the fingerprint covered only
+#: its orderings table, keyed by that pool's full fingerprint: such a file is accepted for exactly
+#: the untouched shipped pool, whose table is the one it was made for, and for no other.
+EARLIER_FINGERPRINTS = {
+    "b307719d4b2b8862": ("114a6a81e4366209",),  # li6ps5cl
+    "6b3d8489c6960a31": ("93e32f0c0731549f",),  # li6ps5cl-size3
+}
+#: What to do about pool files that do not belong together.
+RESTORE = ("Restore the files as they were shipped (`git checkout -- .` in a clone, or reinstall "
+           "almat), or run `almat build-pool` again.")
 
 
 class PoolError(AlmatError, ValueError):
@@ -49,9 +63,15 @@ class Pool:
     orderings
         The candidates as a compact table.
     reference
-        One row per candidate, indexed by ``id``: ``cell_size``,
-        ``energy_per_atom`` (CHGNet, eV/atom; NaN where unknown) and
-        ``min_li_li`` (shortest Li-Li distance, Å).
+        One row per candidate, in the order of ``orderings``, indexed by a unique
+        ``id``: ``cell_size``, ``energy_per_atom`` (CHGNet, eV/atom; NaN where
+        unknown), ``min_li_li`` (shortest Li-Li distance, Å) and any further
+        columns.
+
+    Raises
+    ------
+    PoolError
+        If the two tables do not fit together (see :func:`inconsistency`).
     """
 
     name: str
@@ -59,11 +79,10 @@ class Pool:
     reference: pd.DataFrame
 
     def __post_init__(self):
-        if len(self.reference) != len(self.orderings):
-            raise PoolError(
-                f"Pool {self.name!r}: {len(self.orderings)} orderings but {len(self.reference)} "
-                "reference rows."
-            )
+        problem = inconsistency(self.orderings, self.reference)
+        if problem:
+            raise PoolError(f"Pool {self.name!r}: {problem}. Give one reference row per ordering, in "
+                            "its order, as almat.make_pool does.")
 
     def __len__(self) -> int:
         return len(self.orderings)
@@ -84,36 +103,35 @@ class Pool:
 
     @property
     def fingerprint(self) -> str:
-        """sha256 of the ordering table; a labels file records it to refuse other pools.
+        """sha256 of everything that defines the pool (16 hex digits).
 
-        A labels file names candidates by their row in this table, so the
-        table is what it must match. The reference energies are covered by
-        :attr:`reference_fingerprint`, which :func:`load_pool` checks; keeping
-        the two apart keeps labels files written before that check usable.
+        The parent structure, the disordered sites and their species, the
+        HNFs, ``hnf_index``, the decorations (``labels``), the ids and every
+        reference column with its name, in row order. Floats enter as the CSV
+        stores them (:data:`REFERENCE_FLOAT_FORMAT`), so a pool hashes the same
+        before saving and after loading, while a re-sorted, edited or mixed
+        pool does not. A pool's JSON records it; so does a labels file, to
+        refuse other pools.
         """
+        o, ref = self.orderings, self.reference
+        parts = [("parent", _structure_text(o.parent)), ("sites", _array_bytes(o.sites, "<i8")),
+                 ("species", json.dumps(o.species)), ("hnfs", _array_bytes(o.hnfs, "<i8")),
+                 ("hnf_index", _array_bytes(o.hnf_index, "<i8")), ("labels", _array_bytes(o.labels, "i1")),
+                 ("ids", json.dumps([str(i) for i in ref.index]))]
+        parts += [(f"column {c}", _column_text(ref[c].to_numpy())) for c in ref.columns]
         h = hashlib.sha256()
-        o = self.orderings
-        h.update(np.ascontiguousarray(o.hnfs[o.hnf_index]).astype(np.int64).tobytes())
-        h.update(np.ascontiguousarray(o.labels).astype(np.int8).tobytes())
+        for tag, data in parts:
+            payload = data.encode() if isinstance(data, str) else data
+            h.update(f"{tag} {len(payload)}\n".encode())
+            h.update(payload)
         return h.hexdigest()[:16]
 
     @property
-    def reference_fingerprint(self) -> str:
-        """sha256 of the reference table: ids in row order, column names and values.
-
-        Floats enter as the CSV stores them (8 decimals), so a pool hashes the
-        same before saving and after loading; re-sorted or edited rows change it.
-        """
-        h = hashlib.sha256()
-        ref = self.reference
-        h.update(json.dumps([str(ref.index.name), *map(str, ref.columns)]).encode())
-        h.update("\n".join(map(str, ref.index)).encode())
-        for column in ref.columns:
-            values = ref[column].to_numpy()
-            text = (np.char.mod(REFERENCE_FLOAT_FORMAT, values.astype(float))
-                    if np.issubdtype(values.dtype, np.floating) else values.astype(str))
-            h.update("\n".join(text.tolist()).encode())
-        return h.hexdigest()[:16]
+    def accepted_fingerprints(self) -> tuple[str, ...]:
+        """The fingerprints a labels file of this pool may record: :attr:`fingerprint`, and for the
+        shipped pools, untouched, the one labels files recorded before (:data:`EARLIER_FINGERPRINTS`)."""
+        fingerprint = self.fingerprint
+        return (fingerprint, *EARLIER_FINGERPRINTS.get(fingerprint, ()))
 
     def structure(self, i: int) -> Structure:
         """Candidate ``i`` as a pymatgen Structure (vacancies removed)."""
@@ -130,74 +148,102 @@ class Pool:
                     self.reference.iloc[idx].copy())
 
 
-def min_li_li(structure: Structure, species: str = "Li", cutoff: float = 8.0) -> float:
-    """Shortest distance (Å) between two ``species`` sites, periodic images included.
+def _structure_text(structure: Structure) -> str:
+    """Lattice, species, occupancies and fractional coordinates, rounded as the CSV rounds floats."""
+    def numbers(values) -> str:
+        return " ".join(REFERENCE_FLOAT_FORMAT % x for x in np.ravel(values))
 
-    In Li6PS5Cl the two 48h sites of a pair are 1.8 Å apart; an ordering that
-    fills both puts two Li+ ions closer than any stable Li compound does.
+    lines = [f"lattice {numbers(structure.lattice.matrix)}"]
+    for site in structure:
+        occupancy = ",".join(f"{sp}:{REFERENCE_FLOAT_FORMAT % x}"
+                             for sp, x in sorted(site.species.items(), key=lambda kv: str(kv[0])))
+        lines.append(f"{occupancy} {numbers(site.frac_coords)}")
+    return "\n".join(lines)
+
+
+def _array_bytes(values: np.ndarray, dtype: str) -> bytes:
+    array = np.ascontiguousarray(values).astype(dtype)
+    return json.dumps(array.shape).encode() + array.tobytes()
+
+
+def _column_text(values: np.ndarray) -> str:
+    if np.issubdtype(values.dtype, np.floating):
+        return "\n".join(np.char.mod(REFERENCE_FLOAT_FORMAT, values).tolist())
+    return "\n".join(map(str, values.tolist()))
+
+
+def _is_number_column(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def inconsistency(orderings: Orderings, reference: pd.DataFrame) -> str | None:
+    """The first reason why ``orderings`` and ``reference`` cannot make a pool; None if they can.
+
+    The table's ``hnf_index`` must name one of its HNFs and its ``labels`` have
+    one row per ordering; the reference must be a DataFrame with one row per
+    ordering, unique ids, the columns :data:`REFERENCE_COLUMNS`, numbers in
+    those and in every ``*energy_per_atom`` column, and each row's
+    ``cell_size`` that of its ordering.
     """
-    idx = [i for i, s in enumerate(structure) if s.specie.symbol == species]
-    if not idx:
-        return float("nan")
-    sub = Structure.from_sites([structure[i] for i in idx])
-    dists = sub.get_neighbor_list(r=cutoff)[3]
-    dists = dists[dists > 1e-8]
-    return float(dists.min()) if len(dists) else float("nan")
-
-
-def shortest_distances(orderings: Orderings, cutoff: float = 5.0) -> np.ndarray:
-    """Shortest distance (Å) between occupied disordered sites of every ordering, from the table.
-
-    Vectorised over rows (all 395,632 cell-size-2 orderings in seconds); the rare
-    ordering with no pair closer than ``cutoff`` is built and measured with
-    :func:`min_li_li`, so the result equals :func:`min_li_li` of every structure.
-    """
-    from almat.features import LiLiDistanceFeaturizer
-
-    out = LiLiDistanceFeaturizer(orderings.parent, edges=(0.0, cutoff)).transform(orderings)[:, -1]
-    for i in np.flatnonzero(out >= cutoff):
-        out[i] = min_li_li(orderings.structure(int(i)))
-    return out
-
-
-def make_pool(orderings: Orderings, energies: Sequence[float] | None = None,
-              name: str = "pool", ids: Sequence[str] | None = None) -> Pool:
-    """Build a pool in memory from an orderings table and optional reference energies.
-
-    Parameters
-    ----------
-    orderings
-        The candidates.
-    energies
-        Reference energy per atom (eV/atom) of each candidate; NaN if unknown.
-    name
-        Name of the pool.
-    ids
-        Identifiers; ``c{cell size}-{row:06d}`` by default.
-    """
-    sizes = orderings.cell_sizes
-    if ids is None:
-        ids = [f"c{s}-{i:06d}" for i, s in enumerate(sizes)]
-    e = np.full(len(orderings), np.nan) if energies is None else np.asarray(energies, dtype=float)
-    ref = pd.DataFrame({
-        "cell_size": sizes,
-        "energy_per_atom": e,
-        "min_li_li": shortest_distances(orderings).round(4),
-    }, index=pd.Index(list(ids), name="id"))
-    return Pool(name, orderings, ref)
+    o = orderings
+    hnfs, index, labels = np.asarray(o.hnfs), np.asarray(o.hnf_index), np.asarray(o.labels)
+    if hnfs.ndim != 3 or hnfs.shape[1:] != (3, 3) or not np.issubdtype(hnfs.dtype, np.integer):
+        return f"the table's HNFs are not a stack of 3x3 integer matrices (shape {hnfs.shape})"
+    if index.ndim != 1 or not np.issubdtype(index.dtype, np.integer):
+        return "the table's hnf_index is not a list of whole numbers"
+    bad = np.flatnonzero((index < 0) | (index >= len(hnfs)))
+    if bad.size:
+        return (f"the table's hnf_index {int(index[bad[0]])} (row {int(bad[0])}) names no supercell: "
+                f"the table has {len(hnfs)} HNFs")
+    if labels.ndim != 2 or len(labels) != len(index) or not np.issubdtype(labels.dtype, np.integer):
+        return f"the table's labels (shape {labels.shape}) are not one row of whole numbers per ordering"
+    if not isinstance(reference, pd.DataFrame):
+        return f"the reference is a {type(reference).__name__}, not a pandas DataFrame"
+    if len(reference) != len(index):
+        return f"{len(index)} orderings but {len(reference)} reference rows"
+    missing = [c for c in REFERENCE_COLUMNS if c not in reference.columns]
+    if missing:
+        return f"the reference has no column {', '.join(missing)}"
+    if not reference.index.is_unique:
+        return f"the reference lists the id {reference.index[reference.index.duplicated()][0]!r} twice"
+    for column in reference.columns:
+        values = reference[column]
+        if (column in REFERENCE_COLUMNS or str(column).endswith("energy_per_atom")) \
+                and not _is_number_column(values):
+            text = values[pd.to_numeric(values, errors="coerce").isna() & values.notna()]
+            example = f" ({text.iloc[0]!r} for {text.index[0]})" if len(text) else ""
+            return f"the column {column} holds {values.dtype} values{example}, not numbers"
+    if not np.array_equal(reference["cell_size"].to_numpy(), o.cell_sizes):
+        return ("the cell sizes of the reference are not those of the orderings, row by row: rows "
+                "re-sorted, or parts of different pools mixed")
+    return None
 
 
 def _paths(name: str, directory: Path) -> tuple[Path, Path, Path]:
     return directory / f"{name}.npz", directory / f"{name}.csv", directory / f"{name}.json"
 
 
+def _npz_bytes(arrays: dict[str, object]) -> bytes:
+    """An ``.npz`` archive as :func:`numpy.savez_compressed` writes it, without its clock times,
+    so that the same pool always gives the same bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for key, value in arrays.items():
+            entry = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(entry, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=False)
+    return buffer.getvalue()
+
+
 def save_pool(pool: Pool, directory: str | Path = POOL_DIR, provenance: dict | None = None) -> Path:
     """Write a pool as ``NAME.npz`` (table), ``NAME.csv`` (reference) and ``NAME.json`` (provenance).
 
     Each file is written through a temporary file and a rename, the JSON with
-    both fingerprints last: a failure part-way (full disk) leaves either the
-    old pool or files that :func:`load_pool` refuses because they disagree with
-    the JSON, never a pool that loads with old and new parts mixed.
+    the fingerprint last: a failure part-way (full disk) leaves either the old
+    pool or files that :func:`load_pool` refuses because they disagree with the
+    JSON, never a pool that loads with old and new parts mixed. The same pool
+    always gives the same bytes (but for dates in ``provenance``).
 
     Returns
     -------
@@ -208,15 +254,12 @@ def save_pool(pool: Pool, directory: str | Path = POOL_DIR, provenance: dict | N
     directory.mkdir(parents=True, exist_ok=True)
     npz, csv, meta = _paths(pool.name, directory)
     o = pool.orderings
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, parent=json.dumps(o.parent.as_dict()), sites=o.sites,
-                        species=json.dumps(o.species), hnfs=o.hnfs, hnf_index=o.hnf_index,
-                        labels=o.labels)
-    write_atomic(npz, buffer.getvalue())
-    write_atomic(csv, pool.reference.to_csv(float_format=REFERENCE_FLOAT_FORMAT))
+    write_atomic(npz, _npz_bytes({"parent": json.dumps(o.parent.as_dict()), "sites": o.sites,
+                                  "species": json.dumps(o.species), "hnfs": o.hnfs,
+                                  "hnf_index": o.hnf_index, "labels": o.labels}))
+    write_atomic(csv, pool.reference.to_csv(float_format=REFERENCE_FLOAT_FORMAT, index_label="id"))
     info = dict(provenance or {})
-    info.update(name=pool.name, n_orderings=len(pool), fingerprint=pool.fingerprint,
-                reference_fingerprint=pool.reference_fingerprint)
+    info.update(name=pool.name, n_orderings=len(pool), fingerprint=pool.fingerprint)
     write_atomic(meta, json.dumps(info, indent=2) + "\n")
     return npz
 
@@ -224,39 +267,71 @@ def save_pool(pool: Pool, directory: str | Path = POOL_DIR, provenance: dict | N
 def _damaged(path: Path, exc: BaseException) -> PoolError:
     return PoolError(
         f"The pool file '{path}' is damaged or cut short ({type(exc).__name__}: {exc}). If it is the "
-        "shipped pool, restore it (`git checkout -- {0}` in a clone, or reinstall almat); otherwise "
-        "delete the pool's .npz/.csv/.json and run `almat build-pool` again.".format(path.name)
+        f"shipped pool, restore it (`git checkout -- {path.name}` in a clone, or reinstall almat); "
+        "otherwise delete the pool's .npz/.csv/.json and run `almat build-pool` again."
     )
 
 
+def read_record(name: str, directory: str | Path = POOL_DIR) -> dict | None:
+    """The JSON record of pool ``name`` in ``directory``: a dict, or None if there is none.
+
+    Raises
+    ------
+    PoolError
+        If the file cannot be read or is not JSON.
+    """
+    meta = _paths(name, Path(directory))[2]
+    if not meta.exists():
+        return None
+    try:
+        info = json.loads(meta.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise _damaged(meta, exc) from exc
+    return info
+
+
 def load_pool(name: str = "li6ps5cl", directory: str | Path = POOL_DIR) -> Pool:
-    """Load a shipped pool (about a second), checking that its files belong together.
+    """Load a pool (about a second), checking that its files are the ones its JSON records.
 
     Parameters
     ----------
     name
-        ``"li6ps5cl"``: 48 orderings at cell size 1 and a fixed random sample at
-        cell size 2, with CHGNet energies.
+        ``"li6ps5cl"``: the 630 allowed orderings at cell sizes 1 and 2, with
+        CHGNet energies; ``"li6ps5cl-size3"``: 2,000 at cell size 3, cheap
+        energies only.
     directory
         Where the pool files are; ``data/pools`` by default.
 
     Raises
     ------
     PoolError
-        If a file is missing, damaged or cut short, or if the files disagree:
-        the CSV's rows must be the table's rows in the same order (cell sizes,
-        and the ``reference_fingerprint`` recorded in the JSON, which catches
-        re-sorted or edited rows), and the table must match the JSON's
-        ``fingerprint``.
+        If a file is missing, damaged or cut short; if the JSON records no
+        fingerprint (a build not finished); if the tables do not fit together
+        (:func:`inconsistency`: a missing column, text where numbers belong, a
+        bad ``hnf_index``...); or if the files' :attr:`Pool.fingerprint` is not
+        the recorded one (re-sorted or edited rows, parts of different builds).
     """
-    npz, csv, meta = _paths(name, Path(directory))
-    if not npz.exists() or not csv.exists():
-        known = ", ".join(sorted(p.stem for p in Path(directory).glob("*.npz"))) or "none"
+    directory = Path(directory)
+    npz, csv, meta = _paths(name, directory)
+    if not (npz.exists() or csv.exists() or meta.exists()):
+        known = ", ".join(sorted(p.stem for p in directory.glob("*.npz"))) or "none"
         raise PoolError(
             f"No pool named {name!r} in {directory} (pools there: {known}). The lesson ships "
-            "'li6ps5cl'; if its files were deleted, `almat build-pool` makes them again "
-            "(about five minutes)."
+            "'li6ps5cl'; if its files were deleted, `almat build-pool` makes them again."
         )
+    info = read_record(name, directory)
+    recorded = info.get("fingerprint") if isinstance(info, dict) else None
+    if info is None:
+        raise PoolError(f"Pool {name!r} in {directory} has no {meta.name}, which records its fingerprint; "
+                        f"without it almat cannot tell the pool from a re-sorted or edited one. {RESTORE}")
+    if not isinstance(recorded, str):
+        if isinstance(info, dict) and "build" in info:
+            raise PoolError(f"Pool {name!r} in {directory} is not finished: its build was stopped or is "
+                            f"still running. Run the same `almat build-pool` command to finish it.")
+        raise PoolError(f"{meta} is not a pool record (it records no fingerprint). {RESTORE}")
+    for path in (npz, csv):
+        if not path.exists():
+            raise PoolError(f"Pool {name!r} in {directory} has no {path.name}. {RESTORE}")
     try:
         with np.load(npz, allow_pickle=False) as z:
             parent = Structure.from_dict(json.loads(str(z["parent"])))
@@ -268,209 +343,15 @@ def load_pool(name: str = "li6ps5cl", directory: str | Path = POOL_DIR) -> Pool:
         ref = pd.read_csv(csv, index_col="id")
     except (ValueError, OSError) as exc:  # pandas' parser errors are ValueErrors
         raise _damaged(csv, exc) from exc
-    missing = [c for c in REFERENCE_COLUMNS if c not in ref.columns]
-    if missing:
-        raise _damaged(csv, KeyError(f"no column {', '.join(missing)}"))
+    problem = inconsistency(table, ref)
+    if problem:
+        raise PoolError(f"Pool {name!r} in {directory} ({npz.name}, {csv.name}): {problem}. {RESTORE}")
     pool = Pool(name, table, ref)
-    problems = []
-    if not ref.index.is_unique:
-        problems.append(f"{csv.name} lists the id {ref.index[ref.index.duplicated()][0]!r} twice")
-    if not np.array_equal(ref["cell_size"].to_numpy(), table.cell_sizes):
-        problems.append(f"the cell sizes in {csv.name} are not those of the table in {npz.name}, row by row")
-    if meta.exists():
-        try:
-            info = json.loads(meta.read_text())
-        except (ValueError, OSError) as exc:
-            raise _damaged(meta, exc) from exc
-        recorded = info.get("fingerprint") if isinstance(info, dict) else None
-        if recorded and recorded != pool.fingerprint:
-            problems.append(f"the table in {npz.name} is not the one {meta.name} records")
-        recorded = info.get("reference_fingerprint") if isinstance(info, dict) else None
-        if recorded and recorded != pool.reference_fingerprint:
-            problems.append(f"the rows of {csv.name} are not those saved with the pool (re-sorted or "
-                            "edited?), so energies would land on the wrong structures")
-    if problems:
+    if pool.fingerprint != recorded:
         raise PoolError(
-            f"Pool {name!r} in {directory}: {'; '.join(problems)}. Restore the files as they were "
-            "shipped (`git checkout -- .` in a clone, or reinstall almat) or run `almat build-pool`; "
-            "to work with a re-sorted table, sort a copy in memory (pool.reference.sort_values(...))."
+            f"Pool {name!r} in {directory}: its files are not the ones {meta.name} records (fingerprint "
+            f"{pool.fingerprint}, recorded {recorded}): rows re-sorted or edited, or parts of different "
+            f"builds mixed, so energies could land on the wrong structures. {RESTORE} To work with a "
+            "re-sorted table, sort a copy in memory (pool.reference.sort_values(...))."
         )
     return pool
-
-
-#: Shortest allowed distance (Å) between two Li of the lesson's pools: one Li per 48h pair.
-MIN_LI_LI = 2.0
-
-
-def _provenance_versions() -> dict:
-    import platform
-
-    import chgnet
-    import pymatgen.core
-    import torch
-
-    return {"almat": _version(), "chgnet": chgnet.__version__, "torch": torch.__version__,
-            "pymatgen": pymatgen.core.__version__, "python": platform.python_version()}
-
-
-def allowed_orderings(cell_sizes: Sequence[int], min_distance: float = MIN_LI_LI) -> Orderings:
-    """Every Li6PS5Cl ordering (Li:vacancy 1:1 on 48h) with no two Li closer than ``min_distance``."""
-    from almat.enumeration import enumerate_table
-    from almat.structures import load_parent, set_occupancy
-
-    half = set_occupancy(load_parent(), 0.5)
-    return enumerate_table(half, max(cell_sizes), min(cell_sizes), min_distance=min_distance)
-
-
-def _ids(table: Orderings) -> list[str]:
-    sizes = table.cell_sizes
-    seen: dict[int, int] = {}
-    ids = []
-    for s in sizes:
-        ids.append(f"c{s}-{seen.get(int(s), 0):06d}")
-        seen[int(s)] = seen.get(int(s), 0) + 1
-    return ids
-
-
-def check_target(directory: Path, names: Sequence[str], replace_shipped: bool) -> None:
-    """Refuse to write pool files into the shipped data unless asked to."""
-    if directory.resolve() == POOL_DIR.resolve() and not replace_shipped:
-        existing = [n for n in names if (directory / f"{n}.npz").exists()]
-        if existing:
-            raise PoolError(
-                f"{directory} holds the shipped pool(s) {', '.join(existing)}; building would "
-                "replace them and make existing labels files unusable. Give another --out, or "
-                "--replace-shipped if you mean to regenerate the lesson's data.")
-
-
-def build_pool(directory: str | Path = "pools", cell_sizes: Sequence[int] = (1, 2),
-               min_distance: float = MIN_LI_LI, screen_size: int | None = 3,
-               screen_sample: int = 2000, seed: int = 0,
-               settings: RelaxSettings = RelaxSettings(), scheduler: str | None = None,
-               n_workers: int | None = None, torch_threads: int = 1,
-               replace_shipped: bool = False, progress: bool = True) -> Pool:
-    """Build the lesson's pools: every allowed ordering with three fidelities, and a screening set.
-
-    ``li6ps5cl`` holds every ordering of ``cell_sizes`` with no two Li closer
-    than ``min_distance`` (630 at cell sizes 1-2 and 2.0 Å), each with its
-    Ewald energy, its unrelaxed CHGNet energy and its relaxed CHGNet energy
-    (``energy_per_atom``, the expensive label). Relaxations run on Dask
-    (:func:`almat.parallel.relax_many`) and are appended to
-    ``li6ps5cl.relaxations.jsonl`` as they finish, so a killed build resumes
-    without redoing any. ``li6ps5cl-size{screen_size}`` holds a random sample
-    (``numpy.random.default_rng(seed)``) of ``screen_sample`` allowed
-    orderings at ``screen_size`` with the cheap fidelities only.
-
-    Parameters
-    ----------
-    directory
-        Output folder. The shipped data folder is refused unless ``replace_shipped``.
-    cell_sizes
-        Cell sizes of the exhaustive, relaxed pool.
-    min_distance
-        Shortest Li-Li distance allowed (Å).
-    screen_size, screen_sample
-        Cell size and number of the cheap screening set; ``screen_size=None`` skips it.
-    seed
-        Seed of the screening sample.
-    settings
-        Relaxation settings.
-    scheduler, n_workers, torch_threads
-        Where relaxations run: see :func:`almat.parallel.relax_many`.
-    replace_shipped
-        Allow writing into the package's own data folder.
-    progress
-        Show progress bars.
-    """
-    from almat.enumeration import ewald_energies
-    from almat.parallel import relax_many
-
-    directory = Path(directory)
-    screen_name = f"li6ps5cl-size{screen_size}"
-    check_target(directory, ["li6ps5cl", screen_name], replace_shipped)
-    table = allowed_orderings(cell_sizes, min_distance)
-    ids = _ids(table)
-    structures = table.structures()
-    relaxed = relax_many({table.key(i): s for i, s in enumerate(structures)},
-                         directory / "li6ps5cl.relaxations.jsonl", settings, scheduler=scheduler,
-                         n_workers=n_workers, torch_threads=torch_threads, progress=progress)
-    runs = [relaxed[table.key(i)] for i in range(len(table))]
-    ref = pd.DataFrame({
-        "cell_size": table.cell_sizes,
-        "energy_per_atom": np.round([r.energy_per_atom for r in runs], 8),
-        "unrelaxed_energy_per_atom": np.round([r.unrelaxed_energy_per_atom for r in runs], 8),
-        "ewald_energy_per_atom": np.round(ewald_energies(table), 8),
-        "min_li_li": shortest_distances(table).round(4),
-        "relax_steps": [r.steps for r in runs],
-        "converged": [r.converged for r in runs],
-    }, index=pd.Index(ids, name="id"))
-    pool = Pool("li6ps5cl", table, ref)
-    sizes = ", ".join(str(s) for s in cell_sizes)
-    save_pool(pool, directory, provenance={
-        "command": _command(cell_sizes, min_distance, screen_size, screen_sample, seed),
-        "parent": "almat/data/Li6PS5Cl.cif with the Li 48h occupancy set to 1/2",
-        "candidates": f"every symmetry-distinct ordering at cell sizes {sizes} with no two Li "
-                      f"closer than {min_distance} Å (almat's Hart-Forcade enumerator)",
-        "columns": {
-            "energy_per_atom": f"relaxed CHGNet energy, eV/atom: {settings.describe()}",
-            "unrelaxed_energy_per_atom": "CHGNet energy of the ideal parent positions, eV/atom",
-            "ewald_energy_per_atom": "Ewald energy of formal point charges, eV/atom "
-                                     "(pymatgen EwaldSummation)",
-            "min_li_li": "shortest Li-Li distance, Å",
-            "relax_steps": "FIRE steps taken", "converged": "fmax reached within the step limit"},
-        "relaxation": {**settings_dict(settings), "optimizer": "FIRE (ase)",
-                       "filter": "FrechetCellFilter" if settings.relax_cell else None,
-                       "device": "cpu", "relaxed_structures": "li6ps5cl.relaxations.jsonl"},
-        "versions": _provenance_versions(),
-        "created": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-    })
-    if screen_size is not None:
-        build_screening_set(directory, screen_size, screen_sample, seed, min_distance, progress)
-    return pool
-
-
-def build_screening_set(directory: Path, cell_size: int, n_sample: int, seed: int,
-                        min_distance: float = MIN_LI_LI, progress: bool = True) -> Pool:
-    """A random sample of allowed orderings at one cell size, with the cheap fidelities only."""
-    from almat.enumeration import ewald_energies
-    from almat.scoring import score_structures
-
-    every = allowed_orderings([cell_size], min_distance)
-    rng = np.random.default_rng(seed)
-    pick = np.sort(rng.choice(len(every), size=min(n_sample, len(every)), replace=False))
-    table = every.subset(pick)
-    scores = score_structures(table.structures(), cache=False, progress=progress)
-    ref = pd.DataFrame({
-        "cell_size": table.cell_sizes,
-        "energy_per_atom": np.nan,
-        "unrelaxed_energy_per_atom": scores["energy_per_atom"].round(8).to_numpy(),
-        "ewald_energy_per_atom": np.round(ewald_energies(table), 8),
-        "min_li_li": shortest_distances(table).round(4),
-    }, index=pd.Index([f"c{cell_size}-{i:06d}" for i in pick], name="id"))
-    pool = Pool(f"li6ps5cl-size{cell_size}", table, ref)
-    save_pool(pool, directory, provenance={
-        "parent": "almat/data/Li6PS5Cl.cif with the Li 48h occupancy set to 1/2",
-        "candidates": f"{len(pick)} of the {len(every)} orderings at cell size {cell_size} with no "
-                      f"two Li closer than {min_distance} Å, drawn with "
-                      f"numpy.random.default_rng({seed}).choice over the canonical order",
-        "columns": {"energy_per_atom": "unknown (NaN): no relaxation",
-                    "unrelaxed_energy_per_atom": "CHGNet, eV/atom, ideal positions",
-                    "ewald_energy_per_atom": "Ewald energy of formal point charges, eV/atom"},
-        "versions": _provenance_versions(),
-        "created": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-    })
-    return pool
-
-
-def _command(cell_sizes, min_distance, screen_size, screen_sample, seed) -> str:
-    sizes = " ".join(str(s) for s in cell_sizes)
-    screen = "--no-screen" if screen_size is None else (
-        f"--screen-size {screen_size} --screen-sample {screen_sample}")
-    return (f"almat build-pool --cell-sizes {sizes} --min-distance {min_distance} {screen} "
-            f"--seed {seed}")
-
-
-def _version() -> str:
-    from almat import __version__
-
-    return __version__

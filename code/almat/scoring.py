@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import pandas as pd
 from pymatgen.core import DummySpecies, Structure
 
 from almat.errors import AlmatError
+from almat.journal import Journal, JournalError, JournalWriteError
 from almat.structures import StructureError, check_structure, warn_if_crowded
 
 #: Structures turned into graphs and predicted at a time; bounds peak memory.
@@ -32,6 +34,9 @@ BATCH_SIZE = 16
 #: Batch size with forces or stress: CHGNet keeps the graph of its gradients
 #: (``create_graph=True``), so memory grows fast with the batch.
 FORCE_BATCH_SIZE = 4
+#: Structures whose results :data:`DEFAULT_CACHE` holds; the least recently used go first.
+#: An energy-only entry takes about 0.2 kB, one with forces of a 39-atom cell about 1.5 kB.
+DEFAULT_CACHE_SIZE = 10_000
 
 
 @lru_cache(maxsize=2)
@@ -52,6 +57,30 @@ def load_chgnet(device: str = "cpu"):
         return CHGNet.load(use_device=device, verbose=False)
 
 
+def chgnet_version() -> str:
+    """The installed CHGNet's version, recorded with every result it computed."""
+    import chgnet
+
+    return chgnet.__version__
+
+
+@contextmanager
+def isolated_atom_response(model, response: str = "error") -> Iterator[None]:
+    """Let ``model`` treat isolated atoms with ``response`` inside the block, then restore the caller's.
+
+    CHGNet keeps this setting on the model's graph converter, which is shared:
+    ``"error"`` refuses a structure with an atom that has no neighbour within
+    the cutoff, ``"warn"`` and ``"ignore"`` let it through.
+    """
+    converter = model.graph_converter
+    before = converter.on_isolated_atoms
+    converter.set_isolated_atom_response(response)
+    try:
+        yield
+    finally:
+        converter.set_isolated_atom_response(before)
+
+
 def structure_key(structure: Structure) -> str:
     """A hash of lattice, species and fractional coordinates (rounded to 1e-6)."""
     lat = np.round(structure.lattice.matrix, 6)
@@ -61,15 +90,49 @@ def structure_key(structure: Structure) -> str:
 
 
 class ScoreCacheWarning(UserWarning):
-    """A score-cache file has damaged lines (ignored) or cannot be appended to (results still returned)."""
+    """A score-cache file cannot be opened or appended to; results are still returned."""
+
+
+class ScoreCacheError(JournalError):
+    """A score-cache file is not one, was written by another CHGNet, or has a damaged line."""
 
 
 class ScoringError(AlmatError, ValueError):
     """A structure cannot be scored by CHGNet (an element it does not know, an isolated atom...)."""
 
 
+class NotAStructureError(ScoringError, TypeError):
+    """Something that is not a pymatgen ``Structure`` was given to score."""
+
+
 def _copy(result: dict) -> dict:
     return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in result.items()}
+
+
+class ScoreJournal(Journal):
+    """A score-cache file: energies (eV/atom) by model and structure, for one CHGNet version."""
+
+    kind, what, error = "almat-scores", "score cache", ScoreCacheError
+    repair = ("The file was edited by hand or damaged; delete that line, or the whole file: it only "
+              "holds results that are computed again when missing.")
+
+    def __init__(self, path: str | Path):
+        super().__init__(path, {"chgnet": chgnet_version()}, identity=["chgnet"])
+
+    def mismatch(self, name: str, found, expected) -> str:
+        return (f"{self.path} holds energies of CHGNet {found}; this is CHGNet {expected}. Give "
+                "another file, or delete this one to compute them again with this version.")
+
+    def key(self, record: dict) -> tuple:
+        return record["model"], record["key"]
+
+    def check_record(self, record: dict) -> str | None:
+        if not (isinstance(record.get("model"), str) and isinstance(record.get("key"), str)):
+            return "no model and structure key"
+        e = record.get("e")
+        if not isinstance(e, (int, float)) or isinstance(e, bool) or not np.isfinite(e):
+            return f"the energy {e!r} is not a finite number"
+        return None
 
 
 class ScoreCache:
@@ -79,51 +142,33 @@ class ScoreCache:
     weights, so a cache file is valid in any later process and a retrained or
     fine-tuned model never gets the energies of another. Results are handed
     out and stored as copies: changing a returned forces array changes nothing
-    here.
+    here. Each holds what was computed: energies, and forces, stress or
+    moments only when they were asked for.
 
     Parameters
     ----------
     path
-        Optional JSON Lines file: energies are appended there as they are
-        computed and read back on creation, so they survive a kernel restart.
-        Damaged lines are skipped with a :class:`ScoreCacheWarning`; the file
-        itself is never rewritten, so no good line is ever lost.
+        Optional JSON Lines file (a shared :class:`~almat.journal.Journal`):
+        energies are appended there as they are computed, and read back on
+        creation, so they survive a kernel restart. A file of another CHGNet
+        version or with a damaged line is refused (:class:`ScoreCacheError`);
+        one that cannot be written gives a :class:`ScoreCacheWarning`.
+    max_size
+        Most structures held in memory, the least recently used dropped
+        first; ``None`` keeps all.
     """
 
-    def __init__(self, path: str | Path | None = None):
+    def __init__(self, path: str | Path | None = None, max_size: int | None = None):
         self.path = Path(path) if path is not None else None
-        self._store: dict[tuple[str, str], dict[str, object]] = {}
-        self._newline_first = False
-        if self.path is not None and self.path.exists():
-            self._read()
-
-    def _read(self) -> None:
-        try:
-            raw = self.path.read_bytes()
-        except OSError as exc:
-            warnings.warn(f"Cannot read the score cache {self.path} ({exc.strerror or exc}); "
-                          "starting with an empty cache.", ScoreCacheWarning, stacklevel=3)
-            return
-        bad = []
-        for number, line in enumerate(raw.split(b"\n"), start=1):
-            if not line.strip():
-                continue
+        self.max_size = max_size
+        self._store: OrderedDict[tuple[str, str], dict[str, object]] = OrderedDict()
+        self._journal = None if path is None else ScoreJournal(path)
+        if self._journal is not None:
             try:
-                rec = json.loads(line)
-                model, key, e = rec["model"], rec["key"], float(rec["e"])
-                if not (isinstance(model, str) and isinstance(key, str) and np.isfinite(e)):
-                    raise ValueError
-            except (ValueError, KeyError, TypeError):
-                bad.append(number)
-                continue
-            self._store[(model, key)] = {"e": e}
-        self._newline_first = bool(raw) and not raw.endswith(b"\n")
-        if bad:
-            shown = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
-            warnings.warn(
-                f"{self.path}: {len(bad)} damaged line(s) ignored (line {shown}); the "
-                f"{len(self._store)} good result(s) are used. The file is left as it is and new "
-                "results are appended; delete it to start afresh.", ScoreCacheWarning, stacklevel=3)
+                self._keep(self._journal.read(create=False))
+            except JournalWriteError as exc:
+                self._warn(f"{exc} The score cache is not used: results are computed again and not saved.")
+                self._journal = None
 
     def __len__(self) -> int:
         return len(self._store)
@@ -131,41 +176,57 @@ class ScoreCache:
     def get(self, model: str, key: str, task: str) -> dict | None:
         """A copy of the stored result with every quantity of ``task``, or ``None``."""
         hit = self._store.get((model, key))
-        return _copy(hit) if hit is not None and all(t in hit for t in task) else None
+        if hit is None or not all(t in hit for t in task):
+            return None
+        self._store.move_to_end((model, key))
+        return _copy(hit)
 
     def put(self, model: str, key: str, result: dict) -> None:
-        """Store a copy of ``result``; append its energy to the file, if any.
+        """Store a copy of ``result`` (see :meth:`put_many`)."""
+        self.put_many(model, {key: result})
 
-        A file that cannot be written (full disk, no permission) gives a
-        :class:`ScoreCacheWarning` and no error: the result is still returned.
+    def put_many(self, model: str, results: dict[str, dict]) -> None:
+        """Store copies of results by structure key, and append their energies to the file, if any.
+
+        The energies go to the file in one write and one fsync. A file that
+        cannot be written (full disk, no permission) gives a
+        :class:`ScoreCacheWarning` and no error: the results are still returned.
         """
-        self._store.setdefault((model, key), {}).update(_copy(result))
-        if self.path is None:
+        for key, result in results.items():
+            self._set((model, key), _copy(result))
+        if self._journal is None:
             return
-        line = json.dumps({"model": model, "key": key, "e": float(result["e"])}) + "\n"
-        data = ("\n" + line if self._newline_first else line).encode()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                written = os.write(fd, data)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            warnings.warn(f"Cannot append to the score cache {self.path} ({exc.strerror or exc}); "
-                          "results are still returned but will be computed again next time.",
-                          ScoreCacheWarning, stacklevel=3)
-            return
-        # A short write leaves a cut line, which the next read skips; start a fresh line after it.
-        self._newline_first = written < len(data)
+            self._keep(self._journal.append(
+                [{"model": model, "key": k, "e": float(r["e"])} for k, r in results.items()]))
+        except JournalError as exc:
+            self._warn(f"Cannot append to the score cache: {exc} Results are still returned but "
+                       "will be computed again next time.")
+
+    def _keep(self, records: list[dict]) -> None:
+        for r in records:
+            if (r["model"], r["key"]) not in self._store:
+                self._set((r["model"], r["key"]), {"e": float(r["e"])})
+
+    def _set(self, key: tuple[str, str], result: dict) -> None:
+        self._store.setdefault(key, {}).update(result)
+        self._store.move_to_end(key)
+        if self.max_size is not None:
+            while len(self._store) > self.max_size:
+                self._store.popitem(last=False)
+
+    @staticmethod
+    def _warn(message: str) -> None:
+        warnings.warn(message, ScoreCacheWarning, stacklevel=4)
 
     def clear(self) -> None:
         """Forget the results held in memory (the file, if any, is kept)."""
         self._store.clear()
 
 
-#: The cache used when ``score_structures(..., cache=True)``.
-DEFAULT_CACHE = ScoreCache()
+#: The cache used when ``score_structures(..., cache=True)``: in memory only, at most
+#: :data:`DEFAULT_CACHE_SIZE` structures. It is the module's only state besides the loaded model.
+DEFAULT_CACHE = ScoreCache(max_size=DEFAULT_CACHE_SIZE)
 
 
 def _task(forces: bool, stress: bool, magmoms: bool) -> str:
@@ -220,9 +281,7 @@ def _check_scorable(structure: Structure, name: str, max_z: int) -> Structure:
 
 
 def _graph(model, structure: Structure, name: str):
-    # Other CHGNet users (StructOptimizer, CHGNetCalculator) may have set the shared model to
-    # only warn about isolated atoms; scoring refuses them.
-    model.graph_converter.set_isolated_atom_response("error")
+    """CHGNet's graph of a structure; the model must refuse isolated atoms (:func:`isolated_atom_response`)."""
     try:
         return model.graph_converter(structure)
     except ValueError as exc:
@@ -271,8 +330,8 @@ def score_structures(structures: Sequence[Structure], *, forces: bool = False,
         CHGNet's batch size inside a chunk; :data:`BATCH_SIZE` for energies,
         :data:`FORCE_BATCH_SIZE` with forces or stress.
     cache
-        ``True`` uses :data:`DEFAULT_CACHE`; a :class:`ScoreCache` uses that;
-        ``False``/``None`` always recomputes.
+        ``True`` uses :data:`DEFAULT_CACHE` (in memory, bounded); a
+        :class:`ScoreCache` uses that; ``False``/``None`` always recomputes.
     progress
         Show a progress bar; by default only for 200 structures or more.
     names
@@ -307,14 +366,16 @@ def score_structures(structures: Sequence[Structure], *, forces: bool = False,
     structures = list(structures)
     names = [f"structure {i}" for i in range(len(structures))] if names is None else list(names)
     if len(names) != len(structures):
-        raise ValueError(f"{len(names)} names were given for {len(structures)} structures.")
+        raise ScoringError(f"{len(names)} names were given for {len(structures)} structures; give one "
+                           "name per structure, or none.")
     if not structures:
         dtypes = {"n_atoms": "int64", "energy_per_atom": "float64", "total_energy": "float64"}
         return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, object))
                              for c in _columns(forces, stress, magmoms)})
     for i, s in enumerate(structures):
         if not isinstance(s, Structure):
-            raise TypeError(f"Item {i} is a {type(s).__name__}, not a pymatgen Structure.")
+            raise NotAStructureError(f"Item {i} is a {type(s).__name__}, not a pymatgen Structure. "
+                                     "Read files with almat.read_structure first.")
     model = load_chgnet() if model is None else model
     max_z = _known_elements(model)
     scored = [_check_scorable(s, n, max_z) for s, n in zip(structures, names)]
@@ -330,7 +391,8 @@ def score_structures(structures: Sequence[Structure], *, forces: bool = False,
         bar.update(len(structures) - len(todo))
         for start in range(0, len(todo), chunk_size):
             idx = todo[start:start + chunk_size]
-            graphs = [_graph(model, scored[i], names[i]) for i in idx]
+            with isolated_atom_response(model, "error"):  # the caller's setting is restored after
+                graphs = [_graph(model, scored[i], names[i]) for i in idx]
             with warnings.catch_warnings(), torch.set_grad_enabled("f" in task):
                 # CHGNet converts a grad-tracking volume to a float internally; harmless here.
                 warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad")
@@ -340,8 +402,8 @@ def score_structures(structures: Sequence[Structure], *, forces: bool = False,
                 out = {k: np.asarray(v) for k, v in p.items()}
                 out["e"] = float(out["e"])
                 results[i] = out
-                if store is not None:
-                    store.put(name, keys[i], out)
+            if store is not None:
+                store.put_many(name, {keys[i]: results[i] for i in idx})
             del graphs, preds
             bar.update(len(idx))
     rows = []

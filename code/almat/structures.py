@@ -7,14 +7,13 @@ module builds the parent structure from published crystallographic facts,
 reads it back with errors a learner can act on, and prepares the disorder for
 enumeration.
 
-Sources of the facts in :data:`PARENT_SITES` are listed in ``almat/data/README.md``.
+Sources of the facts in :data:`PARENT_SITES` are listed in ``data/README.md``.
 """
 
 from __future__ import annotations
 
 import warnings
 from fractions import Fraction
-from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from almat.errors import AlmatError
+from almat.files import packaged_folder, write_atomic
 
 #: Cubic lattice parameter of Li6PS5Cl in Å.
 LATTICE_A = 9.86
@@ -41,12 +41,15 @@ PARENT_SITES: tuple[tuple[str, str, str | dict[str, float], tuple[float, float, 
     ("Cl1", "4a", "Cl-", (0.0, 0.0, 0.0)),
 )
 
-DATA_DIR = Path(str(files("almat") / "data"))
+DATA_DIR = packaged_folder("data", "data")
 PARENT_CIF = DATA_DIR / "Li6PS5Cl.cif"
 
 
 #: Two fully occupied sites closer than this (Å) are refused: no two atoms sit that close.
 MIN_DISTANCE = 0.5
+#: Shortest Li-Li distance (Å) of the lesson's candidates: the two 48h sites of a pair are 1.8 Å
+#: apart and the next nearest 48h sites 2.33 Å, so this allows one Li per pair.
+MIN_LI_LI = 2.0
 #: Sites closer than this fraction of the sum of their covalent radii make a structure "crowded".
 CROWDED_FRACTION = 0.5
 #: A fractional coordinate beyond this many cells from the origin is taken as a unit mix-up.
@@ -123,6 +126,22 @@ def check_structure(structure: Structure, name: str = "the structure") -> None:
             f"{name} are {d:.3f} Å apart; no two atoms sit closer than {MIN_DISTANCE} Å. A site is "
             "probably listed twice or has a wrong coordinate; fix the file."
         )
+
+
+def min_li_li(structure: Structure, species: str = "Li", cutoff: float = 8.0) -> float:
+    """Shortest distance (Å) between two ``species`` sites, periodic images included.
+
+    In Li6PS5Cl the two 48h sites of a pair are 1.8 Å apart; an ordering that
+    fills both puts two Li+ ions closer than any stable Li compound does.
+    NaN if fewer than two such sites lie within ``cutoff`` of each other.
+    """
+    idx = [i for i, s in enumerate(structure) if s.specie.symbol == species]
+    if not idx:
+        return float("nan")
+    sub = Structure.from_sites([structure[i] for i in idx])
+    dists = sub.get_neighbor_list(r=cutoff)[3]
+    dists = dists[dists > 1e-8]
+    return float(dists.min()) if len(dists) else float("nan")
 
 
 def _ordered_pairs_within(structure: Structure, cutoff: float) -> list[tuple[int, int, float]]:
@@ -251,8 +270,6 @@ def write_parent_cif(path: str | Path = PARENT_CIF) -> Path:
         The file written.
     """
     from pymatgen.io.cif import CifWriter
-
-    from almat.files import write_atomic
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -58,8 +58,9 @@ from almat.campaign import Campaign
 from almat.errors import AlmatError
 from almat.orderings import VACANCY
 from almat.plots import SHORT_COLOUR, _unwrap
-from almat.pool import MIN_LI_LI, Pool
+from almat.pool import Pool
 from almat.relaxation import Relaxation
+from almat.structures import MIN_LI_LI
 
 #: Two 48h sites closer than this (Å) form a pair, which holds at most one Li (episode 2).
 PAIR_DISTANCE = MIN_LI_LI

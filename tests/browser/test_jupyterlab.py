@@ -404,7 +404,9 @@ def test_labeling_loop_in_jupyterlab(jupyterlab, page, capsys):
     eventually(lambda: stored.count() == 1, UI_TIMEOUT,
                "the stored output of the app cell does not say to run the cell")
     assert "If the buttons do nothing" in stored.inner_text()
-    assert "VBox(" not in page.locator(".jp-NotebookPanel:visible").inner_text()
+    # (in the outputs: the notebook's text, a callout of the episode, mentions "VBox(children=")
+    outputs = page.locator(".jp-NotebookPanel:visible .jp-OutputArea").all_inner_texts()
+    assert outputs and not any("VBox(" in text for text in outputs)
     shot(page, "0-stored")
     # The notebook's stored outputs (and saved widget state) may show a copy of the app
     # that no kernel is behind; clear them so that only a live app can be found.
@@ -510,7 +512,7 @@ campaign = almat.Campaign(pool, TableOracle(), ledger_path=almat.labels_file("un
                           n_initial=2, budget=10)
 app = almat.LabelingApp(campaign)
 # The fault under test: the Compute button is drawn but connected to nothing.
-app.compute_button._click_handlers.callbacks.clear()
+app.ui.compute_button._click_handlers.callbacks.clear()
 app
 '''
 
@@ -580,6 +582,7 @@ class SlowRelaxer:
 
     name = "relaxer"
     max_steps = 200
+    target_fmax = 0.05
 
     def label(self, pool, index, on_step=None):
         for step in range(1, 11):
@@ -639,7 +642,7 @@ def test_app_fits_a_projector(jupyterlab, browser, capsys):
         page.set_default_timeout(30_000)
         open_notebook(page, jupyterlab, "projector.ipynb")
         if page.locator("#jp-left-stack").is_visible():
-            page.keyboard.press("Control+b")  # View > Show Left Sidebar, off
+            page.keyboard.press("Control+b")  # View > Appearance > Show Left Sidebar, off
             eventually(lambda: not page.locator("#jp-left-stack").is_visible(), UI_TIMEOUT,
                        "the left sidebar did not close")
         menu(page, "Run", "runmenu:run-all")
@@ -652,12 +655,16 @@ def test_app_fits_a_projector(jupyterlab, browser, capsys):
         eventually(lambda: work.is_visible() and "relaxing: step" in work.inner_text(), UI_TIMEOUT,
                    "no progress shown while the oracle relaxes")
         progress_line = work.inner_text()
-        assert re.search(r"relaxing: step \d+ of at most 200, max force [\d.]+ eV/Å",
+        assert re.search(r"relaxing: step \d+ of at most 200; max force [\d.]+ eV/Å, target 0.05 eV/Å",
                          progress_line), progress_line
         assert app.locator(".almat-work-progress").is_visible()
+        for button in ("almat-submit", "almat-skip", "almat-undo", "almat-compute"):
+            assert app.locator(f".{button}").is_disabled(), f"{button} is clickable while it relaxes"
         shot(page, "projector-relaxing")
         eventually(lambda: counter(page)["labelled"] == 1, COMPUTE_TIMEOUT, "no label after relaxing")
         eventually(lambda: not work.is_visible(), UI_TIMEOUT, "the progress line stayed")
+        eventually(lambda: app.locator(".almat-submit").is_enabled(), UI_TIMEOUT,
+                   "Submit stayed disabled after the relaxation")
 
         # Enter in the energy box submits.
         first = events(labels)[-1]["label"]
@@ -677,7 +684,8 @@ def test_app_fits_a_projector(jupyterlab, browser, capsys):
             or page.locator(".jp-NotebookPanel:visible").bounding_box()
         parts = {name: box(page, selector) for name, selector in [
             ("controls", ".almat-controls"), ("candidate", ".almat-candidate"),
-            ("best-so-far plot", ".almat-best-plot img"), ("messages", ".almat-messages")]}
+            ("candidate picture", ".almat-structure img"), ("best-so-far plot", ".almat-best-plot img"),
+            ("messages", ".almat-messages")]}
         with capsys.disabled():
             print(f"\nprojector {PROJECTOR}: notebook area {notebook}")
             for name, found in parts.items():
@@ -716,3 +724,147 @@ def test_app_fits_a_projector(jupyterlab, browser, capsys):
         shot(page, "projector-1024x768")
     finally:
         context.close()
+
+
+LEFT_SIDEBAR = "#jp-left-stack"
+#: The notebook's scrolling area in JupyterLab 4 (windowed notebooks), or the panel itself.
+NOTEBOOK_AREA = ".jp-NotebookPanel:visible .jp-WindowedPanel-outer"
+
+TABLE_APP = '''\
+import almat
+
+pool = almat.load_pool("li6ps5cl")
+campaign = almat.Campaign(pool, almat.TableOracle(), ledger_path=almat.labels_file("{name}"),
+                          n_initial=3, budget=30)
+app = almat.LabelingApp(campaign)
+app
+'''
+
+#: Whether an element, or anything in it, is wider than the room it has: a horizontal scrollbar.
+OVERFLOW_JS = r"""root => {
+    const wide = [];
+    for (const el of [root, ...root.querySelectorAll('*')]) {
+        const style = getComputedStyle(el);
+        if (el.scrollWidth > el.clientWidth + 1 && /(auto|scroll)/.test(style.overflowX))
+            wide.push(`${el.className || el.tagName}: ${el.scrollWidth} > ${el.clientWidth}`);
+    }
+    return wide;
+}"""
+
+
+def test_app_fits_1024x768_with_the_left_sidebar_open(jupyterlab, browser, capsys):
+    """JupyterLab's default, the file browser open beside the notebook: the candidate, the
+    controls and the messages are inside the viewport and the notebook, nothing scrolls
+    sideways; and the guide's menu path (View > Appearance > Show Left Sidebar) closes it."""
+    write_notebook(jupyterlab.root / "sidebar.ipynb", [TABLE_APP.format(name="sidebar")])
+    context = browser.new_context(viewport=PROJECTOR)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        open_notebook(page, jupyterlab, "sidebar.ipynb")
+        eventually(lambda: page.locator(LEFT_SIDEBAR).is_visible(), UI_TIMEOUT,
+                   "the left sidebar is not open by default")
+        menu(page, "Run", "runmenu:run-all")
+        wait_for_app(page, RUN_ALL_TIMEOUT, "sidebar")
+        app = page.locator(".almat-app:not([data-stale])")
+        app.locator(".almat-value input").fill("abc")  # a long message, as a learner soon has
+        app.locator(".almat-value input").press("Enter")
+        eventually(lambda: "not a number" in messages(page), UI_TIMEOUT, "no refusal shown")
+        app.evaluate("el => el.scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(300)
+        screen = {"x": 0, "y": 0, **PROJECTOR}
+        notebook = page.locator(NOTEBOOK_AREA).bounding_box() or \
+            page.locator(".jp-NotebookPanel:visible").bounding_box()
+        sidebar = page.locator(LEFT_SIDEBAR).bounding_box()
+        parts = {name: box(page, selector) for name, selector in [
+            ("candidate", ".almat-candidate"), ("controls", ".almat-controls"),
+            ("Submit", ".almat-submit"), ("Undo", ".almat-undo"), ("counter", ".almat-counter"),
+            ("messages", ".almat-messages")]}
+        with capsys.disabled():
+            print(f"\nsidebar open at {PROJECTOR}: sidebar {sidebar}, notebook area {notebook}, "
+                  f"app {app.bounding_box()}")
+            for name, found in parts.items():
+                print(f"  {name}: {found}")
+        shot(page, "sidebar-1024x768")
+        off = [name for name, found in parts.items()
+               if not (inside(found, screen) and inside(found, notebook))]
+        assert not off, f"not on screen at 1024x768 with the sidebar open: {off}; {parts}"
+        assert app.bounding_box()["x"] + app.bounding_box()["width"] <= notebook["x"] + notebook["width"] + 0.5
+        # The app and the notebook around it; a code cell's own editor may scroll its long lines.
+        wide = app.evaluate(OVERFLOW_JS) + page.locator(NOTEBOOK_AREA).evaluate(OVERFLOW_JS.replace(
+            "...root.querySelectorAll('*')", ""))
+        assert not wide, f"scrolls sideways at 1024x768 with the sidebar open: {wide}"
+
+        # The instructor guide's path to close it, checked where it is written.
+        page.locator(".lm-MenuBar-item", has_text=re.compile(r"^View$")).click()
+        page.locator(".lm-Menu-item", has_text=re.compile(r"^Appearance")).hover()
+        entry = page.locator('.lm-Menu-item[data-command="application:toggle-left-area"]')
+        eventually(entry.is_visible, UI_TIMEOUT, "View > Appearance has no Show Left Sidebar entry")
+        assert "Show Left Sidebar" in entry.inner_text(), entry.inner_text()
+        entry.click()
+        eventually(lambda: not page.locator(LEFT_SIDEBAR).is_visible(), UI_TIMEOUT,
+                   "View > Appearance > Show Left Sidebar did not close the sidebar")
+    finally:
+        context.close()
+
+
+TWO_APPS = ['''\
+import almat
+
+pool = almat.load_pool("li6ps5cl")
+campaign = almat.Campaign(pool, almat.TableOracle(), ledger_path=almat.labels_file("two-apps"),
+                          n_initial=3, budget=30)
+first = almat.LabelingApp(campaign)
+first
+''', '''\
+second = almat.LabelingApp(campaign)  # as in episode 6's last challenge: a new app, same campaign
+second
+''']
+
+
+def shown_id(app) -> str:
+    """The candidate id an app shows as the next query."""
+    return app.locator(".almat-query code").first.inner_text().strip()
+
+
+def test_two_apps_on_one_campaign_in_jupyterlab(jupyterlab, page):
+    """Issue 19's reproduction, clicked: a label in the second app, then Submit in the first.
+    The first records nothing, says why, and shows the candidate it would label now; a second
+    Submit labels that one, the one on its screen."""
+    write_notebook(jupyterlab.root / "two-apps.ipynb", TWO_APPS)
+    labels = jupyterlab.labels_dir / "two-apps.jsonl"
+    open_notebook(page, jupyterlab, "two-apps.ipynb")
+    menu(page, "Run", "runmenu:run-all")
+    eventually(lambda: page.locator(".almat-app .almat-compute").count() == 2 and kernel_idle(page),
+               RUN_ALL_TIMEOUT, "the two apps did not render")
+    first, second = page.locator(".almat-app").nth(0), page.locator(".almat-app").nth(1)
+    on_first = shown_id(first)
+    assert shown_id(second) == on_first
+
+    second.scroll_into_view_if_needed()
+    second.locator(".almat-compute").click()
+    eventually(lambda: len(events(labels)) == 2, COMPUTE_TIMEOUT, "the second app labelled nothing")
+    (labelled,) = events(labels)[1:]
+    assert labelled["id"] == on_first and labelled["labelled_by"] == "table"
+    eventually(lambda: shown_id(second) != on_first, UI_TIMEOUT, "the second app did not move on")
+    now = shown_id(second)
+
+    first.scroll_into_view_if_needed()
+    assert shown_id(first) == on_first  # the first app still shows the labelled candidate
+    saved = labels.read_bytes()
+    first.locator(".almat-value input").fill("-4.40")
+    first.locator(".almat-submit").click()
+    newest = first.locator(".almat-message").first
+    eventually(lambda: "moved on elsewhere" in newest.inner_text(), UI_TIMEOUT,
+               "the first app did not say that the campaign moved on")
+    assert f"step 1 labelled {on_first}" in newest.inner_text()
+    assert f"now showing {now}" in newest.inner_text() and "nothing was recorded" in newest.inner_text()
+    assert labels.read_bytes() == saved, "the first app recorded a label for a candidate it did not show"
+    eventually(lambda: shown_id(first) == now, UI_TIMEOUT, "the first app was not redrawn")
+    shot(page, "two-apps-refused")
+
+    first.locator(".almat-value input").fill("-4.40")
+    first.locator(".almat-submit").click()
+    eventually(lambda: len(events(labels)) == 3, UI_TIMEOUT, "the second Submit recorded nothing")
+    typed = events(labels)[-1]
+    assert (typed["id"], typed["labelled_by"], typed["label"]) == (now, "human", -4.40)

@@ -24,12 +24,18 @@ import numpy as np
 import spglib
 from pymatgen.core import Structure
 
-from almat.errors import AlmatError
+from almat.enumeration.errors import (
+    CellSizeError,
+    SymmetryError,
+    index_too_large,
+    no_symmetry,
+    not_primitive,
+    unmapped_site,
+)
 from almat.orderings import hermite_normal_forms, translation_index, translations
 
-
-class SymmetryError(AlmatError, ValueError):
-    """The parent's symmetry cannot be used: not a primitive cell, or sites that do not map."""
+#: Largest index whose HNFs :func:`distinct_supercells` can number in int64 (``(n + 1)^6 < 2^63``).
+MAX_INDEX = 1446
 
 
 @dataclass(frozen=True)
@@ -92,16 +98,11 @@ def site_symmetry(parent: Structure, sites: np.ndarray, symprec: float = 1e-3,
     cell = (parent.lattice.matrix, parent.frac_coords, types)
     ops = spglib.get_symmetry(cell, symprec=symprec)
     if ops is None:
-        raise SymmetryError(f"spglib found no symmetry for the parent (symprec={symprec}); check the "
-                            "structure for overlapping sites.")
+        raise SymmetryError(no_symmetry(symprec))
     rotations = np.asarray(ops["rotations"], dtype=np.int64)
     shifts_frac = np.asarray(ops["translations"], dtype=float)
     if not alike and np.sum(np.all(rotations == np.eye(3, dtype=np.int64), axis=(1, 2))) > 1:
-        raise SymmetryError(
-            "The parent structure is not a primitive cell: it is invariant under a "
-            "translation shorter than its cell vectors, so every ordering would be counted "
-            "several times. Reduce it first, e.g. with almat.primitive_cell(structure)."
-        )
+        raise SymmetryError(not_primitive())
     frac = parent.frac_coords[sites]
     lattice = parent.lattice.matrix
     image = np.einsum("gab,jb->gja", rotations, frac) + shifts_frac[:, None, :]
@@ -111,8 +112,7 @@ def site_symmetry(parent: Structure, sites: np.ndarray, symprec: float = 1e-3,
     site_map = np.argmin(dist, axis=2)
     best = np.take_along_axis(dist, site_map[:, :, None], axis=2)[:, :, 0]
     if best.max() > 4 * symprec + 1e-9:
-        raise SymmetryError("A symmetry operation maps a disordered site onto no disordered site; "
-                            "try a smaller symprec.")
+        raise SymmetryError(unmapped_site(symprec))
     shift = np.rint(np.take_along_axis(diff, site_map[:, :, None, None], axis=2)[:, :, 0, :])
     return SiteSymmetry(rotations, site_map, shift.astype(np.int64), _orbits(site_map))
 
@@ -166,12 +166,12 @@ def distinct_supercells(n: int, rotations: np.ndarray) -> list[tuple[np.ndarray,
         The representative is the smallest HNF of its class (entries compared row
         by row); ``stabiliser`` lists the operations with ``HNF(R H) = H``.
     """
+    if n > MAX_INDEX:
+        raise CellSizeError(index_too_large(n))
     hnfs = hnfs_of_index(n)
-    if n >= 1447:
-        raise ValueError(f"Supercells of index {n} are far beyond what can be enumerated.")
     images = hermite_normal_forms(np.einsum("rab,kbc->krac", rotations, hnfs))
     # Every image is one of the HNFs. Their six lower-triangle entries lie in [0, n]; read as digits
-    # base n + 1 they number the HNFs in the order hnfs_of_index sorts them (below 2^63 for n < 1447).
+    # base n + 1 they number the HNFs in the order hnfs_of_index sorts them (below 2^63: MAX_INDEX).
     lower = [0, 3, 4, 6, 7, 8]
     weights = (n + 1) ** np.arange(5, -1, -1, dtype=np.int64)
     own = hnfs.reshape(-1, 9)[:, lower] @ weights
