@@ -290,3 +290,9 @@ def test_candidate_view_updates_in_place(pool):
     assert box.index == pool.ids.index("c2-000355")
     with pytest.raises(views.ViewError, match="No candidate"):
         box.show("c2-9")
+    shown = box.children[0]
+    box.clear()
+    assert box.children == () and box.index is None and shown.comm is None
+    tall = views.CandidateView(pool, height="320px")
+    tall.show(0)
+    assert tall.children[0].layout.height == "320px"

@@ -8,7 +8,7 @@ a crystal, scroll to zoom, click a point of a map to see its crystal.
 - :func:`show_ordering`: one Li/vacancy ordering. Li ions and the P, S and Cl
   framework are atoms; empty 48h sites are small pale spheres; each 48h pair
   (two sites closer than :data:`PAIR_DISTANCE`) is a thin grey rod, or a thick
-  vermilion one when both of its sites hold Li. The cages of 48h sites are
+  orange one when both of its sites hold Li. The cages of 48h sites are
   drawn whole, as in :func:`almat.plots.plot_structure`.
 - :func:`show_relaxation`: a structure before and after relaxation, side by
   side; arrows on the left show where each atom goes (drawn
@@ -388,7 +388,7 @@ def show_ordering(source, index: int | str | None = None) -> StructureView:
     """
     scene = ordering_scene(source, index)
     description = ("Li: purple; empty 48h sites: small pale spheres; 48h pairs: grey rods, "
-                   "thick vermilion when both sites hold Li.")
+                   "thick orange when both sites hold Li.")
     return StructureView(_input([scene], scene.name, description),
                          f"<3-D view of {scene.describe()}>")
 
@@ -565,7 +565,7 @@ def show_pool(pool: Pool, campaign: Campaign | None = None, *, x: str | None = N
     scenes = pool_scenes(pool)
     description = (f"Each point is a candidate of pool {pool.name!r}; click one to see its "
                    "crystal. Empty 48h sites: small pale spheres; pairs with two Li: thick "
-                   "vermilion rods.")
+                   "orange rods.")
     return MapView(_input(scenes, f"pool {pool.name}", description, props, settings),
                    f"<map of the {len(pool)} candidates of pool {pool.name!r}: "
                    f"{axes['x']} against {axes['y']}>")
@@ -581,11 +581,15 @@ class CandidateView(ipywidgets.VBox):
     ----------
     pool
         The candidates.
+    height
+        Height of the view in the page (CSS), e.g. ``"320px"``; None leaves
+        chemiscope's own.
     """
 
-    def __init__(self, pool: Pool):
+    def __init__(self, pool: Pool, height: str | None = None):
         super().__init__()
         self.pool = pool
+        self.height = height
         self.index: int | None = None
         self.add_class("almat-view")
 
@@ -594,9 +598,20 @@ class CandidateView(ipywidgets.VBox):
         i = _pool_index(self.pool, index)
         if i == self.index:
             return
-        old = self.children
-        self.children = (show_ordering(self.pool, i),)
+        view = show_ordering(self.pool, i)
+        if self.height is not None:
+            view.layout.height = self.height
+        self._replace((view,))
         self.index = i
+
+    def clear(self) -> None:
+        """Show nothing (the app has no candidate left to label)."""
+        self._replace(())
+        self.index = None
+
+    def _replace(self, children: tuple) -> None:
+        old = self.children
+        self.children = children
         for view in old:
             view.close()
 

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -152,6 +153,26 @@ def chromium():
     session-wide browser would clash with another module's); make a fresh context per test."""
     with launch_chromium() as browser:
         yield browser
+
+
+class OutsideRequests:
+    """Abort every request of a browser context to a host other than 127.0.0.1, and keep it.
+
+    ``requests`` lists each as ``"METHOD URL"``; a lesson that works offline and sends nothing
+    to third parties (chemiscope's analytics, a CDN) leaves it empty.
+    """
+
+    def __init__(self, context) -> None:
+        self.requests: list[str] = []
+        context.route("**/*", self._route)
+
+    def _route(self, route) -> None:
+        request = route.request
+        if urlsplit(request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            self.requests.append(f"{request.method} {request.url}")
+            route.abort()
 
 
 class PageErrors:
