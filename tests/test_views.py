@@ -271,6 +271,9 @@ def test_map_of_a_campaign(pool, tmp_path):
     data = json.loads(views.show_pool(pool, campaign).value)
     assert data["settings"]["map"]["x"] == {"property": "μ"}
     assert data["settings"]["map"]["symbol"] == "status"
+    assert data["settings"]["map"]["color"] == {"property": "unrelaxed energy"}
+    data = json.loads(views.show_pool(pool, campaign, color="status").value)
+    assert data["settings"]["map"]["color"] == {"property": "status", "palette": "tab10"}
     with pytest.raises(views.ViewError, match="another pool"):
         views.pool_map_properties(pool.subset(range(10)), campaign)
 
@@ -296,3 +299,25 @@ def test_candidate_view_updates_in_place(pool):
     tall = views.CandidateView(pool, height="320px")
     tall.show(0)
     assert tall.children[0].layout.height == "320px"
+
+
+# --------------------------------------------------------------------- saved notebooks
+def test_saved_notebooks_keep_a_line_not_chemiscope(pool):
+    """scripts/make_notebooks.py stores each view as a line to run its cell, not 3 MB of JavaScript."""
+    import ipywidgets
+    import nbformat
+    from notebook_script import load_make_notebooks
+
+    make_notebooks = load_make_notebooks()
+    view, other = views.show_ordering(pool, 0), ipywidgets.HTML("kept")
+    state = {w.model_id: {"model_name": w._model_name, "state": w.get_state()} for w in (view, other)}
+    assert len(state[view.model_id]["state"]["_esm"]) > 3_000_000
+    nb = nbformat.v4.new_notebook(metadata={"widgets": {make_notebooks.WIDGET_STATE: {
+        "state": state}}})
+    assert make_notebooks.shrink_views(nb) == 1
+    state = nb.metadata["widgets"][make_notebooks.WIDGET_STATE]["state"]
+    saved = state[view.model_id]["state"]
+    assert saved["_esm"] == make_notebooks.SAVED_VIEW_ESM and saved["value"] == ""
+    assert saved["mode"] == "structure"  # the rest of the view's state is as it was
+    assert state[other.model_id]["state"]["value"] == "kept"
+    assert len(json.dumps(state)) < 10_000

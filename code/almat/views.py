@@ -534,8 +534,9 @@ def show_pool(pool: Pool, campaign: Campaign | None = None, *, x: str | None = N
 
     Without a campaign the map shows the unrelaxed against the relaxed energy,
     coloured by the Ewald energy. With one it shows the surrogate's
-    μ against σ (once two labels are in), and marks each candidate as labelled,
-    skipped, next or not labelled (:data:`STATUS`) by the symbol of its point.
+    μ against σ (once two labels are in), coloured by the unrelaxed energy, and
+    marks each candidate as labelled, skipped, next or not labelled
+    (:data:`STATUS`) by the symbol of its point.
 
     Parameters
     ----------
@@ -549,7 +550,7 @@ def show_pool(pool: Pool, campaign: Campaign | None = None, *, x: str | None = N
     """
     props = pool_map_properties(pool, campaign)
     if campaign is not None and "μ" in props:
-        axes = {"x": "μ", "y": "σ", "color": "status"}
+        axes = {"x": "μ", "y": "σ", "color": "unrelaxed energy"}
     else:
         axes = {"x": "unrelaxed energy", "y": "relaxed energy", "color": "Ewald energy"}
     axes.update({k: v for k, v in {"x": x, "y": y, "color": color}.items() if v is not None})
