@@ -593,6 +593,8 @@ class CandidateView(ipywidgets.VBox):
         self.height = height
         self.index: int | None = None
         self.add_class("almat-view")
+        # chemiscope's viewer is a few px wider than its box (borders): clip them, no scrollbar
+        self.layout.overflow = "hidden"
 
     def show(self, index: int | str) -> None:
         """Show candidate ``index`` (position in the pool, or id)."""

@@ -244,6 +244,9 @@ def axe_violations(page, include: list[str] | None = None, exclude: list[str] | 
 
 def serious(violations: list[dict]) -> list[str]:
     """One line per serious or critical violation: rule, impact, help and the first nodes."""
+    def where(target: list) -> str:  # inside a shadow DOM, a target is a list of selectors
+        return " ".join(" >> ".join(t) if isinstance(t, list) else t for t in target)
+
     return [f"{v['id']} ({v['impact']}): {v['help']} at "
-            + "; ".join(" ".join(n["target"]) for n in v["nodes"][:3])
+            + "; ".join(where(n["target"]) for n in v["nodes"][:3])
             for v in violations if v["impact"] in AXE_FAILING_IMPACTS]
