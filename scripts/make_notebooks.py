@@ -570,7 +570,7 @@ def shrink_views(nb: nbformat.NotebookNode) -> int:
     A view's saved state holds chemiscope's JavaScript (3.3 MB) and the crystal's data. Kept,
     they would make each view cost the notebook, and the wheel that ships it, 3.4 MB. The
     view's place (in the labeling app, too) is kept, so a reopened notebook shows the line
-    rather than "model not found".
+    (trusted) or the view's description (untrusted), never "model not found".
     """
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     views = [model["state"] for model in state.values()

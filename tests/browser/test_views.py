@@ -9,9 +9,12 @@ other than 127.0.0.1 is aborted and counted, and the count must be 0.
 A view counts as drawn when the middle of its canvas holds enough coloured
 pixels (atoms, map points); the same check is shown to fail on a view made
 blank. chemiscope's own widget reports each display to plausible.io; a second
-test blocks ``localStorage`` (so the tracker's opt-out cannot be set) and shows
+test makes setting the tracker's opt-out in ``localStorage`` fail and shows
 that the views still send nothing, while chemiscope's stock widget on the same
 page does try, so the counter would see it.
+A third opens a notebook saved as ``scripts/make_notebooks.py`` saves it: each view is
+text (a line that says to run its cell, or its description), not chemiscope's 3 MB of
+JavaScript.
 
 Screenshots go to ``artifacts/screenshots/views-*.png``. With ``ALMAT_UPDATE_FIGURE=1``
 (``scripts/make_view_pictures.py`` sets it) the pictures of the views as episodes 2 and 3 show
@@ -28,11 +31,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 from browser_util import (WEBGL_ARGS, OutsideRequests, artifacts_dir, launch_chromium,
                           screenshot)
 from matplotlib.image import imread
+from nbclient import NotebookClient
+from nbformat.sign import NotebookNotary
+from notebook_script import load_make_notebooks
 from test_jupyterlab import (RUN_ALL_TIMEOUT, JupyterLab, eventually, kernel_idle, menu,
                              open_notebook, start_jupyterlab, widget_failures, write_notebook)
 
@@ -85,8 +92,14 @@ from pymatgen.io.ase import AseAtomsAdaptor
 
 atoms = [AseAtomsAdaptor.get_atoms(pool.structure(i)) for i in range(2)]
 chemiscope.show(atoms, mode="structure")"""
-#: Makes ``localStorage.setItem`` fail, as in a browser that blocks site data.
-NO_STORAGE = "Storage.prototype.setItem = function () { throw new Error('storage blocked'); };"
+#: Makes setting the tracker's opt-out in ``localStorage`` fail, as in a browser that blocks
+#: site data. Only that key: JupyterLab itself keeps its workspace there, and without it loops.
+NO_STORAGE = """\
+const setItem = Storage.prototype.setItem;
+Storage.prototype.setItem = function (key, value) {
+  if (key === "plausible_ignore") throw new Error("storage blocked");
+  return setItem.call(this, key, value);
+};"""
 
 
 @pytest.fixture(scope="module")
@@ -271,5 +284,41 @@ def test_views_send_nothing_even_without_storage(lab, browser):
         wait_for_views(page, output(page, 1), 1, "stock chemiscope")
         eventually(lambda: any("plausible.io" in r for r in outside.requests), 30,
                    "chemiscope's stock widget sent nothing to plausible.io here")
+    finally:
+        context.close()
+
+
+def test_a_saved_view_shows_its_text_until_its_cell_runs(lab, browser, tmp_path):
+    """A notebook saved as scripts/make_notebooks.py saves it (shrink_views) opens with text in
+    the view's place: untrusted, as a learner's copy opens, the view's description; trusted,
+    the line from the saved state. Never "model not found", chemiscope, or a request sent."""
+    make_notebooks = load_make_notebooks()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in (SETUP, ORDERING)])
+    NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert make_notebooks.shrink_views(nb) == 1
+    nb = make_notebooks.renumber_widgets(nb, "saved")
+    nbformat.write(nb, lab.root / "saved.ipynb")
+    context = browser.new_context(viewport=PROJECTOR)
+    outside = OutsideRequests(context)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        for trust, text in ((False, "3-D view of ordering 46"),
+                            (True, "3-D view: run this cell to draw it.")):
+            if trust:  # the server's notary keeps its signatures in JUPYTER_DATA_DIR
+                NotebookNotary(data_dir=str(lab.root.parent / "data")).sign(nb)
+            open_notebook(page, lab, "saved.ipynb")
+            area = output(page, 1)
+            area.scroll_into_view_if_needed()
+            what = "trusted" if trust else "untrusted"
+            try:
+                eventually(lambda: area.get_by_text(text).count() == 1, 60,
+                           f"the saved view, {what}, does not show {text!r}")
+            finally:
+                screenshot(page, f"views-saved-{what}", full_page=False)
+            assert widget_failures(page) == []
+            assert viewer_canvases(area).count() == 0
+        assert outside.requests == [], f"requests left 127.0.0.1: {outside.requests}"
     finally:
         context.close()
