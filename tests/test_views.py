@@ -219,7 +219,10 @@ def test_relaxation_view(pool):
                       before.frac_coords + np.array([0.0, 0.0, 0.02]))
     result = Relaxation(-4.4, -4.37, 3, True, after, 1.0)
     row = views.show_relaxation(pool, result, index=0)
-    left, right = row.children
+    left, right = row.views
+    assert not left.has_metadata and not right.has_metadata  # captions instead of chemiscope's
+    assert [column.children[1] for column in row.children] == [left, right]
+    assert "c1-000000 before relaxation" in row.children[0].children[0].value
     arrows = json.loads(left.value)["shapes"]["moves"]["parameters"]["atom"]
     assert len(arrows) == 13
     expected = views.ARROW_SCALE * 0.02 * np.linalg.norm(before.lattice.matrix[2])

@@ -139,7 +139,8 @@ def _offline_esm() -> str:
 class ChemiscopeView(ChemiscopeWidgetBase):
     """A chemiscope widget that stays offline, with a plain-text description.
 
-    The page draws from what the widget holds when it is created. chemiscope
+    ``title``: whether chemiscope shows the name above the viewer (in a narrow
+    view it runs under the toolbar). The page draws from what the widget holds when it is created. chemiscope
     sends its data (``value``) and settings in an update just after that, which
     the page can miss when it is busy (seen in JupyterLab 4.6 with several views
     at once: the view stays blank). Here they go with the widget itself, and
@@ -151,11 +152,12 @@ class ChemiscopeView(ChemiscopeWidgetBase):
     _esm = _offline_esm()
     has_metadata = Bool(True).tag(sync=True)
 
-    def __init__(self, data: dict, description: str):
+    def __init__(self, data: dict, description: str, title: bool = True):
         self._description = description
         self.value = json.dumps(data)  # chemiscope sets the same text again: no update is sent
         self.settings = data.get("settings", {})
-        super().__init__(data, has_metadata=True, cache_structures=False)
+        self.has_metadata = title
+        super().__init__(data, has_metadata=title, cache_structures=False)
 
     def __repr__(self) -> str:
         return self._description
@@ -426,12 +428,21 @@ def relaxation_scenes(before, after: Structure | Relaxation, index: int | str | 
 
 
 class ViewRow(ipywidgets.HBox):
-    """Views side by side, with a plain-text description."""
+    """Views side by side, each under its caption (HTML), with a plain-text description.
 
-    def __init__(self, views: Sequence[StructureView], description: str):
-        super().__init__(list(views), layout=ipywidgets.Layout(width="100%"))
-        for view in views:
-            view.layout.width = f"{100 / len(views):.4g}%"
+    Attributes
+    ----------
+    views
+        The views, left to right.
+    """
+
+    def __init__(self, views: Sequence[StructureView], captions: Sequence[str], description: str):
+        width = f"{100 / len(views):.4g}%"
+        super().__init__([ipywidgets.VBox([ipywidgets.HTML(caption), view],
+                                          layout=ipywidgets.Layout(width=width))
+                          for caption, view in zip(captions, views)],
+                         layout=ipywidgets.Layout(width="100%"))
+        self.views = tuple(views)
         self._description = description
 
     def __repr__(self) -> str:
@@ -464,11 +475,13 @@ def show_relaxation(before, after: Structure | Relaxation, index: int | str | No
     left = StructureView(_input([start], "before", f"{start.name} before relaxation. Arrows: "
                                  f"where each atom moves, drawn {ARROW_SCALE:g} times longer "
                                  "than the move.", extra_shapes=arrows),
-                         f"<{start.describe()}, before relaxation>")
+                         f"<{start.describe()}, before relaxation>", title=False)
     right = StructureView(_input([end], "after", f"{end.name} after relaxation."),
-                          f"<{end.describe()}, after relaxation>")
-    return ViewRow([left, right], f"<3-D views of {start.name} before and after relaxation: "
-                   f"{len(moves)} atoms, largest move {largest:.2f} Å>")
+                          f"<{end.describe()}, after relaxation>", title=False)
+    captions = [f"<b>{start.name} before relaxation</b>; arrows {ARROW_SCALE:g}× the move",
+                f"<b>{end.name} after relaxation</b>; largest move {largest:.2f} Å"]
+    return ViewRow([left, right], captions, f"<3-D views of {start.name} before and after "
+                   f"relaxation: {len(moves)} atoms, largest move {largest:.2f} Å>")
 
 
 def _above_lowest(values: np.ndarray, lowest: float | None = None) -> list[float]:
