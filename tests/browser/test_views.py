@@ -7,8 +7,9 @@ WebGL in software (``browser_util.WEBGL_ARGS``). Every request to an address
 other than 127.0.0.1 is aborted and counted, and the count must be 0.
 
 A view counts as drawn when the middle of its canvas holds enough coloured
-pixels (atoms, map points); the same check is shown to fail on a view made
-blank. chemiscope's own widget reports each display to plausible.io; a second
+pixels (atoms, map points); the same check is shown to fail on a view that draws
+nothing coloured (one white H atom) and on a drawn view made transparent. (Here
+Chromium drew WebGL even without ``WEBGL_ARGS``, so leaving them out blanks nothing.) chemiscope's own widget reports each display to plausible.io; a second
 test makes setting the tracker's opt-out in ``localStorage`` fail and shows
 that the views still send nothing, while chemiscope's stock widget on the same
 page does try, so the counter would see it.
@@ -79,7 +80,11 @@ box = views.CandidateView(pool)
 box.show(0)
 box"""
 NEXT_CANDIDATE = 'box.show("c2-000355")'
-CELLS = [SETUP, ORDERING, RELAXATION, POOL_MAP, CAMPAIGN_MAP, CANDIDATE, NEXT_CANDIDATE]
+# A view that draws nothing coloured: one H atom (white) in its cell edges (grey).
+NOTHING = """\
+from ase import Atoms
+views.show_ordering(Atoms("H", positions=[[0, 0, 0]], cell=[8, 8, 8], pbc=True))"""
+CELLS = [SETUP, ORDERING, RELAXATION, POOL_MAP, CAMPAIGN_MAP, CANDIDATE, NEXT_CANDIDATE, NOTHING]
 #: Cell of each view, and the number of structure viewers it holds.
 VIEWS = {"ordering": (1, 1), "relaxation": (2, 2), "pool-map": (3, 1), "campaign-map": (4, 1),
          "candidate": (5, 1)}
@@ -251,7 +256,12 @@ def test_views_render_offline_at_projector_size(lab, browser):
 
         assert outside.requests == [], f"requests left 127.0.0.1: {outside.requests}"
 
-        # The check fails on a blank view: make the canvas transparent, so that its screenshot
+        # The check fails on a blank view: a view of nothing coloured, as it draws ...
+        blank = output(page, CELLS.index(NOTHING))
+        wait_for_views(page, blank, 1, "nothing")
+        with pytest.raises(AssertionError, match="looks blank"):
+            assert_drawn(viewer_canvases(blank).first, "nothing")
+        # ... and a drawn view made blank: make the canvas transparent, so that its screenshot
         # shows what a viewer that drew nothing shows (chemiscope's white background). A page
         # style would not reach the canvas, inside chemiscope's shadow DOM; the locator does.
         canvas = viewer_canvases(output(page, VIEWS["ordering"][0])).first
