@@ -22,7 +22,11 @@ The rules, each reported as ``file:line: message``:
   does not start with TODO (scripts/make_notebooks.py inserts a TODO alt for a new
   figure, for the author to replace);
 - no line is longer than 100 characters, except inside code blocks, in tables,
-  in link definitions and in lines that hold one image.
+  in link definitions and in lines that hold one image;
+- a numbered list starts at 1 (kramdown numbers every list from 1, so a solution
+  that begins "2. ..." shows as "1." on the website: write "**Answer 2.**"), and
+  no list item begins with another number or bullet ("1. 924. 2. ..." is three
+  nested lists).
 
 It also enforces what the Carpentries' own checker (``lesson_check.py`` of
 carpentries/styles, run as ``make lesson-check``) demands, so that both agree:
@@ -136,6 +140,9 @@ _IMAGE = re.compile(r"!\[([^\]]*)\]")
 _IMG_TAG = re.compile(r"<img\b[^>]*>", re.I)
 _IMG_ALT = re.compile(r"""\balt\s*=\s*("([^"]*)"|'([^']*)')""", re.I)
 _HTML_COMMENT_LINE = re.compile(r"^<!--.*-->$")
+#: A list item at the left margin (after any blockquote markers): its number, or None for a
+#: bullet, and its text.
+_LIST_ITEM = re.compile(r"^(?:(?P<number>\d+)\.|[-*+])[ \t]+(?P<text>.*)$")
 
 
 @dataclass
@@ -469,6 +476,48 @@ def _check_links_and_lengths(parsed: ParsedFile, label: str, shared: set[str]) -
     return problems
 
 
+def _check_lists(parsed: ParsedFile, label: str) -> list[str]:
+    """Numbered lists that kramdown renders other than as written.
+
+    kramdown gives every ``<ol>`` the numbers 1, 2, ..., whatever the first item says, and
+    reads an item whose text starts with a list marker as a nested list.
+    """
+    problems = []
+    in_list = False  # the previous non-blank line belongs to a list at the margin
+    blank = False
+    depth = 0
+    for number, line in enumerate(parsed.lines, start=1):
+        if number <= parsed.body_start:
+            continue
+        if number in parsed.code_spans:
+            in_list = blank = False
+            continue
+        quote_depth, content = _strip_markers(line)
+        if quote_depth != depth:
+            depth, in_list, blank = quote_depth, False, False
+        if not content.strip():
+            blank = True
+            continue
+        item = _LIST_ITEM.match(content)
+        if item:
+            if item["number"] is not None and not in_list and int(item["number"]) != 1:
+                problems.append(f"{label}:{number}: a numbered list starting at "
+                                f"{item['number']} shows as 1 on the website (kramdown numbers "
+                                f"every list from 1); write '**Answer {item['number']}.**' or "
+                                "start the list at 1")
+            if _LIST_ITEM.match(item["text"]):
+                problems.append(f"{label}:{number}: this list item begins with another list "
+                                "marker, which kramdown renders as a nested list; put each "
+                                "item on its own line")
+            in_list = True
+        elif content.startswith((" ", "\t")) and in_list:
+            pass  # an item's continuation
+        elif blank or content.startswith("#"):
+            in_list = False
+        blank = False
+    return problems
+
+
 def _check_images(prose: str, where: str) -> list[str]:
     """Images without alt text on one line of prose (code spans removed)."""
     problems = []
@@ -551,6 +600,8 @@ def check_file(path: str | Path, shared_links: set[str], label: str | None = Non
         problems += _check_page_front_matter(parsed.front_matter, label, path.name, top_level)
     problems += _check_blocks(parsed, label, plain)
     problems += _check_links_and_lengths(parsed, label, shared_links)
+    if not plain:
+        problems += _check_lists(parsed, label)
     return problems
 
 

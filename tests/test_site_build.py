@@ -95,8 +95,8 @@ def test_site_has_no_broken_internal_links(site):
 def test_every_episode_and_page_is_built(site):
     for episode in episodes():
         assert (site / episode.stem / "index.html").is_file(), episode.stem
-    for page in ("setup", "reference", "keypoints", "guide", "discuss", "about", "license",
-                 "conduct", "contributing"):
+    for page in ("setup", "reference", "keypoints", "guide", "outline", "discuss", "about",
+                 "license", "conduct", "contributing"):
         assert (site / page / "index.html").is_file(), page
     assert not (site / "tests").exists() and not (site / "code").exists()
     assert not list(site.rglob("*.ipynb")), "notebooks must not be published"
@@ -108,6 +108,9 @@ def test_every_page_says_where_the_lesson_lives(site):
     for page in ("index.html", "02-enumeration/index.html", "setup/index.html"):
         text = (site / page).read_text(encoding="utf-8")
         assert f'<a class="lesson-url" href="{url}">{url}</a>' in text, page
+    # setup.md says it in its text too, from the same key (a Liquid variable, not a copy).
+    assert f'<a href="{url}">{url}</a>' in (site / "setup" / "index.html").read_text(
+        encoding="utf-8")
 
 
 def test_schedule_matches_episode_timings(site):
@@ -119,7 +122,22 @@ def test_schedule_matches_episode_timings(site):
     assert exercises == [m["exercises"] for m in metas]
     total = sum(m["teaching"] + m["exercises"] for m in metas)
     assert f'<span id="schedule-total-minutes">{total}</span>' in index
-    hours, minutes = divmod(total, 60)
+    # One break, after the episode _config.yml names; the episodes after it start later.
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    after, pause = config["break_after_episode"], config["break_minutes"]
+    starts = re.findall(r'<tr class="syllabus-(episode|break|total)">\s*<td class="start">'
+                        r'(\d\d):(\d\d)</td>', index)
+    clock, expected = 0, []
+    for number, meta in enumerate(metas, start=1):
+        expected.append(("episode", clock))
+        clock += meta["teaching"] + meta["exercises"]
+        if number == after:
+            expected.append(("break", clock))
+            clock += pause
+    expected.append(("total", clock))
+    assert [(kind, int(h) * 60 + int(m)) for kind, h, m in starts] == expected
+    assert clock == total + pause <= config["workshop_minutes"]
+    hours, minutes = divmod(clock, 60)
     assert f"{hours:02d}:{minutes:02d} Finish" in text_of(site / "index.html")
 
 

@@ -20,6 +20,12 @@ numbers of each round are drawn from ``numpy.random.default_rng([seed,
 number of events so far])``, so they depend on the record, not on what the
 Python process did before. How well a campaign does is measured by
 :mod:`almat.evaluation`.
+
+:meth:`Campaign.run_batch` labels ``k`` candidates per round, in parallel on
+a Dask cluster when the oracle can run there (see :mod:`almat.batches`). The
+picks of a round are saved before any is labelled, and each label as it
+arrives; a campaign created again from the file first finishes the round's
+pending picks, so a killed round costs only the labels that were running.
 """
 
 from __future__ import annotations
@@ -36,9 +42,11 @@ from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
 from almat.acquisition import STRATEGIES, Strategy, as_strategy
+from almat.batches import BatchMixin, ask
 from almat.features import ClusterVectorFeaturizer, as_featurizer
-from almat.ledger import HISTORY_COLUMNS, CampaignError, Ledger, Query
-from almat.oracles import CHGNetOracle, Oracle, OracleRefusal, as_oracle
+from almat.labels import HISTORY_COLUMNS
+from almat.ledger import CampaignError, Ledger, Query
+from almat.oracles import CHGNetOracle, Label, Oracle, as_oracle
 from almat.pool import Pool
 from almat.surrogates import BayesianClusterExpansion
 
@@ -109,7 +117,7 @@ def _strategy_to_resume(recorded: str | None, given: Strategy | None, default: s
     return given, f"{where}, which cannot be rebuilt from its name; the campaign uses {given.name!r} from now on."
 
 
-class Campaign:
+class Campaign(BatchMixin):
     """Active learning on a pool of candidates, with every event saved as it happens.
 
     Parameters
@@ -290,14 +298,17 @@ class Campaign:
             if self.n_labels < MIN_LABELS_TO_FIT:
                 model, mu, sigma = None, np.full(n, np.nan), np.full(n, np.nan)
             else:
-                idx, y = self.ledger.labelled_indices(), self.ledger.labelled_energies()
-                # Matrices of tens of rows: BLAS threads cost more than they save (4x here).
-                with threadpool_limits(limits=1, user_api="blas"):
-                    model = clone(self._surrogate).fit(self.features[idx], y)
-                    mu, sigma = model.predict(self.features, return_std=True)
-                mu, sigma = np.asarray(mu, dtype=float), np.asarray(sigma, dtype=float)
+                model, mu, sigma = self._fit_predict(*self.ledger.labels_in_pick_order())
             self._fit = (n_events, model, mu, sigma)
         return self._fit[1:]
+
+    def _fit_predict(self, idx: np.ndarray, y: np.ndarray) -> tuple[object, np.ndarray, np.ndarray]:
+        """A clone of the surrogate fitted to energies ``y`` of candidates ``idx``, and its prediction."""
+        # Matrices of tens of rows: BLAS threads cost more than they save (4x here).
+        with threadpool_limits(limits=1, user_api="blas"):
+            model = clone(self._surrogate).fit(self.features[idx], y)
+            mu, sigma = model.predict(self.features, return_std=True)
+        return model, np.asarray(mu, dtype=float), np.asarray(sigma, dtype=float)
 
     @property
     def model(self):
@@ -318,8 +329,12 @@ class Campaign:
         """The candidate to label next, without labelling it.
 
         The answer stays the same until a label, skip or undo is recorded or
-        the strategy changes, so it can be shown before it is labelled.
+        the strategy changes, so it can be shown before it is labelled. While
+        a batch is open (see :meth:`~almat.batches.BatchMixin.run_batch`), it is the batch's next pending pick.
         """
+        pending = self.ledger.pending()
+        if pending:
+            return pending[0]
         n_events = len(self.ledger.events)
         if self._query is None or self._query[0] != n_events:
             self._check_budget()
@@ -327,19 +342,8 @@ class Campaign:
             if not available.size:
                 raise CampaignError("Every candidate of the pool is labelled or skipped; nothing is left.")
             rng = np.random.default_rng([self.seed, n_events])
-            n, n_first = self.n_labels, max(self.n_initial, MIN_LABELS_TO_FIT)
-            if n < n_first and self.initial == "random":
-                query = self._candidate(
-                    int(rng.choice(available)), "initial",
-                    f"Random pick for initial label {n + 1} of {n_first} (seed {self.seed}).", n_events)
-            elif n < n_first:
-                cheap = _cheap_energies(self.pool, self.initial)
-                i = int(available[np.argmin(cheap[available])])
-                name = _CHEAP_NAMES.get(self.initial, self.initial)
-                query = self._candidate(
-                    i, "cheap ranking",
-                    f"Cheap ranking: the lowest {name} of the unlabelled candidates ({cheap[i]:.4f} "
-                    f"eV/atom), head-start label {n + 1} of {n_first}.", n_events)
+            if self._in_head_start(self.n_labels + 1):
+                query = self._initial_pick(available, rng, self.n_labels + 1, n_events)
             else:
                 _, mu, sigma = self._fitted()
                 best = float(self.ledger.labelled_energies().min())
@@ -349,6 +353,26 @@ class Campaign:
                                         n_events)
             self._query = (n_events, query)
         return self._query[1]
+
+    def _in_head_start(self, number: int) -> bool:
+        """Whether label ``number`` (1, 2, ...) is an initial pick, made without the surrogate."""
+        return number <= max(self.n_initial, MIN_LABELS_TO_FIT)
+
+    def _initial_pick(self, available: np.ndarray, rng: np.random.Generator, number: int,
+                      n_events: int) -> Query:
+        """Initial label ``number`` (1, 2, ...): the next cheapest candidate, or a random one."""
+        n_first = max(self.n_initial, MIN_LABELS_TO_FIT)
+        which = (f"label {number} of {n_first}" if number <= n_first else
+                 f"label {number}, as the surrogate needs {MIN_LABELS_TO_FIT} labels before it is fitted")
+        if self.initial == "random":
+            return self._candidate(int(rng.choice(available)), "initial",
+                                   f"Random pick for initial {which} (seed {self.seed}).", n_events)
+        cheap = _cheap_energies(self.pool, self.initial)
+        i = int(available[np.argmin(cheap[available])])
+        name = _CHEAP_NAMES.get(self.initial, self.initial)
+        return self._candidate(i, "cheap ranking",
+                               f"Cheap ranking: the lowest {name} of the unlabelled candidates "
+                               f"({cheap[i]:.4f} eV/atom), head-start {which}.", n_events)
 
     def _check_budget(self) -> None:
         if self.budget is not None and self.n_labels >= self.budget:
@@ -378,14 +402,14 @@ class Campaign:
             The new row of :attr:`history`.
         """
         query = self._target(None, query)
-        oracle = self.oracle
-        try:
-            answer = oracle.label(self.pool, query.index, on_step=on_step)
-        except OracleRefusal as refusal:
-            return self.ledger.add("skip", query, by=oracle.name, source=oracle.name, reason=refusal.reason)
+        return self._record(query, ask(self.oracle, self.pool, query.index, on_step))
+
+    def _record(self, query: Query, answer: Label) -> pd.Series:
+        """Record the oracle's answer for a pick: a label, or a skip with its reason."""
+        name = self.oracle.name
         if answer.skipped:
-            return self.ledger.add("skip", query, by=oracle.name, source=answer.source, reason=answer.reason)
-        return self.ledger.add("label", query, by=oracle.name, source=answer.source, label=answer.value)
+            return self.ledger.add("skip", query, by=name, source=answer.source, reason=answer.reason)
+        return self.ledger.add("label", query, by=name, source=answer.source, label=answer.value)
 
     def run(self, n: int) -> pd.DataFrame:
         """Do up to ``n`` steps, fewer if the budget or the pool runs out; returns their history rows."""
@@ -416,7 +440,7 @@ class Campaign:
         ------
         LabelError
             The value is not a finite number, lies far outside the plausible
-            range (see :meth:`almat.ledger.Ledger.label_range`), or the
+            range (see :func:`almat.labels.label_range`), or the
             candidate is labelled already (undo that label first). Nothing is recorded.
         StaleQueryError
             ``query`` was suggested before the latest event. Nothing is recorded.
@@ -458,8 +482,7 @@ class Campaign:
                 raise CampaignError(f"Candidate {query.id} at index {query.index} is not in pool "
                                     f"{self.pool.name!r}; pass a query of this campaign's suggest().")
             self._check_budget()
-            if query.n_events is not None:
-                self.ledger.check_current(query.n_events, f"this action on {query.id}")
+            self.ledger.check_query(query, f"this action on {query.id}")
             return query
         if index is None:
             return self.suggest()

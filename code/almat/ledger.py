@@ -13,7 +13,10 @@ the ledger keeps the record and says which labels count. The events are
 ``undo``
     the label or skip of an earlier step (``undoes``) no longer counts;
 ``strategy``
-    picks use another query strategy from now on (not a step).
+    picks use another query strategy from now on (not a step);
+``batch``
+    the picks of one round, recorded before any is labelled (not a step; see
+    :class:`~almat.batch_book.BatchBook`).
 
 With a ``path`` each event is appended to a labels file (:mod:`almat.labels`)
 before it is acknowledged. Nothing is ever rewritten: a wrong label is undone
@@ -23,10 +26,10 @@ by a new line, not erased. A ledger created again with the same file replays it.
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import threading
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,40 +37,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from almat.batch_book import BatchBook
 from almat.errors import AlmatError
-from almat.labels import LabelsJournal, now
+from almat.labels import LabelError, LabelsJournal, check_label, history_frame, json_float, line_problem, now
 
 if TYPE_CHECKING:
     from almat.pool import Pool
 
-#: How far (eV/atom) a submitted label may lie outside the pool's reference range.
-REFERENCE_MARGIN = 1.0
-#: Range (eV/atom) of a label in a pool without reference energies.
-#:
-#: Total energies per atom of solids from DFT (PBE) or CHGNet lie between
-#: about -13 eV/atom (tungsten, the most strongly bound element) and 0;
-#: formation energies lie within a few eV/atom of 0. The bounds leave a margin
-#: on both sides yet refuse the usual slips: meV typed for eV (-4250), a total
-#: energy for an energy per atom, a stray exponent (1e308). They are fixed on
-#: purpose: a window taken from the labels themselves would let the first
-#: wrong label set it, and then refuse every correct value after it.
-ENERGY_BOUNDS = (-15.0, 5.0)
-#: Columns of :attr:`Ledger.history`.
-HISTORY_COLUMNS = ["step", "event", "index", "id", "cell_size", "strategy", "mu", "sigma",
-                   "label", "labelled_by", "source", "reason", "undoes", "time"]
 #: Columns of :attr:`Ledger.labelled`.
 LABELLED_COLUMNS = ["index", "id", "cell_size", "label", "labelled_by", "step"]
 
 
 class CampaignError(AlmatError, ValueError):
     """A campaign (or its ledger) cannot do what was asked in its current state."""
-
-
-class LabelError(CampaignError):
-    """A label was refused (not a number, outside the plausible range, or a duplicate).
-
-    Nothing is recorded when this is raised.
-    """
 
 
 class StaleQueryError(CampaignError):
@@ -82,52 +64,6 @@ class StaleQueryError(CampaignError):
     def __init__(self, message: str, moved: str = ""):
         super().__init__(message)
         self.moved = moved
-
-
-def parse_energy(value: Any) -> float:
-    """Read an energy per atom (eV/atom) typed by a person or returned by an oracle.
-
-    Accepts numbers and strings such as ``"-4.25"`` (a Unicode minus sign
-    is read as ``-``). Raises :class:`LabelError` for anything that is not a
-    finite number.
-    """
-    if isinstance(value, str):
-        text = value.strip().replace("\u2212", "-")
-        if not text:
-            raise LabelError("No value was given. Type the energy per atom in eV, for example -4.25.")
-        try:
-            number = float(text)
-        except ValueError:
-            raise LabelError(
-                f"{value!r} is not a number. Type the energy per atom in eV with a decimal point, "
-                "for example -4.25."
-            ) from None
-    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
-        number = float(value)
-    else:
-        raise LabelError(
-            f"A label must be a number (energy per atom in eV), not {type(value).__name__} {value!r}."
-        )
-    if not math.isfinite(number):
-        raise LabelError(
-            f"{value!r} is not a finite number. A label is an energy per atom in eV, for example "
-            "-4.25; NaN and infinity cannot be learned from."
-        )
-    return number
-
-
-def history_frame(events: list[dict]) -> pd.DataFrame:
-    """History table of events (the file's ``type`` becomes the ``event`` column)."""
-    rows = [{("event" if k == "type" else k): v for k, v in e.items()} for e in events]
-    frame = pd.DataFrame(rows, columns=HISTORY_COLUMNS, index=[e["step"] - 1 for e in events])
-    for col in ("mu", "sigma", "label"):
-        frame[col] = pd.to_numeric(frame[col])
-    frame["undoes"] = frame["undoes"].astype("Int64")
-    return frame
-
-
-def _json_float(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
 
 
 @dataclass(frozen=True)
@@ -150,6 +86,10 @@ class Query:
         Number of events recorded when it was suggested; ``None`` for a pick
         made by hand, which holds in any state. :meth:`Ledger.add` refuses a
         suggestion made before the latest event.
+    batch
+        Number (1, 2, ...) of the batch that recorded this pick
+        (:meth:`Ledger.record_batch`): it holds while that batch is open,
+        whatever else of the batch was recorded since. ``None`` otherwise.
     """
 
     index: int
@@ -160,6 +100,7 @@ class Query:
     strategy: str
     reason: str
     n_events: int | None = None
+    batch: int | None = None
 
 
 class Ledger:
@@ -185,6 +126,8 @@ class Ledger:
     strategy
         The strategy recorded last (header or ``strategy`` line); None for a
         file written before strategies were recorded.
+    batch_book
+        The ``batch`` events, and which picks of the open batch are pending.
 
     Raises
     ------
@@ -208,6 +151,7 @@ class Ledger:
         self.events: list[dict] = []
         self._label_steps: dict[int, int] = {}  # candidate index -> step of its label event
         self._skip_steps: dict[int, int] = {}  # candidate index -> step of its skip event
+        self.batch_book = BatchBook()
         self._lock = threading.RLock()  # one check-and-write at a time, whichever thread calls
         self.journal = None if path is None else LabelsJournal(path, pool, seed, strategy)
         if self.journal is not None:
@@ -232,6 +176,18 @@ class Ledger:
         """Energies (eV/atom) of the labels that count, aligned with :meth:`labelled_indices`."""
         return np.array([self.events[s - 1]["label"] for s in self._label_steps.values()], dtype=float)
 
+    def labels_in_pick_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pool indices and energies (eV/atom) of the labels that count, in the order they were picked.
+
+        That is the order they were given, except that the labels of one batch
+        come in the order the batch picked them, whichever came back first: a
+        model fitted to them does not depend on the order of arrival.
+        """
+        steps = self._label_steps
+        order = self.batch_book.pick_order(steps)
+        return (np.array(order, dtype=int),
+                np.array([self.events[steps[i] - 1]["label"] for i in order], dtype=float))
+
     def taken(self) -> np.ndarray:
         """Boolean mask over the pool: labelled or skipped."""
         mask = np.zeros(len(self.pool), dtype=bool)
@@ -239,36 +195,14 @@ class Ledger:
         mask[list(self._skip_steps)] = True
         return mask
 
+    def check_label(self, value: Any) -> float:
+        """The value as an energy per atom (eV/atom), or :class:`LabelError` if it is not plausible."""
+        return check_label(value, self.pool)
+
     def counts(self, event: dict) -> bool:
         """Whether a label or skip event still counts (it was not undone or replaced)."""
         book = self._label_steps if event["type"] == "label" else self._skip_steps
         return book.get(event["index"]) == event["step"]
-
-    def label_range(self) -> tuple[float, float]:
-        """Plausible range (eV/atom) of a label; values outside it are refused.
-
-        The pool's reference energies widened by :data:`REFERENCE_MARGIN` on
-        each side; without a reference, the physical :data:`ENERGY_BOUNDS`.
-        """
-        ref = self.pool.reference["energy_per_atom"].to_numpy(dtype=float)
-        ref = ref[np.isfinite(ref)]
-        if ref.size:
-            return float(ref.min() - REFERENCE_MARGIN), float(ref.max() + REFERENCE_MARGIN)
-        return ENERGY_BOUNDS
-
-    def check_label(self, value: Any) -> float:
-        """The value as an energy per atom (eV/atom), or :class:`LabelError` if it is not plausible."""
-        value = parse_energy(value)
-        low, high = self.label_range()
-        if not low <= value <= high:
-            where = ("for this pool" if (low, high) != ENERGY_BOUNDS else
-                     "of an energy per atom of a solid (this pool has no reference energies)")
-            raise LabelError(
-                f"{value:g} eV/atom is far outside the plausible range {low:.2f} to {high:.2f} "
-                f"eV/atom {where}. Check the sign and the units: a label is the energy per "
-                "atom in eV, not the total energy and not meV."
-            )
-        return value
 
     # ------------------------------------------------------------- recording
     def add(self, kind: str, query: Query, *, by: str, source: str, label: Any = None,
@@ -305,8 +239,7 @@ class Ledger:
             A skip of a candidate that is labelled or skipped already.
         """
         with self._lock:
-            if query.n_events is not None:
-                self.check_current(query.n_events, f"this {kind} of {query.id}")
+            self.check_query(query, f"this {kind} of {query.id}")
             if query.index in self._label_steps:
                 step = self._label_steps[query.index]
                 if kind == "label":
@@ -319,10 +252,19 @@ class Ledger:
                 raise CampaignError(f"Candidate {query.id} is skipped already.")
             return self._write({"type": kind, "index": query.index, "id": query.id,
                                 "cell_size": query.cell_size, "strategy": query.strategy,
-                                "mu": _json_float(query.mu), "sigma": _json_float(query.sigma),
+                                "mu": json_float(query.mu), "sigma": json_float(query.sigma),
                                 "label": self.check_label(label) if kind == "label" else None,
                                 "labelled_by": by, "source": source,
                                 "reason": reason if kind == "skip" else query.reason, "undoes": None})
+
+    def check_query(self, query: Query, what: str) -> None:
+        """Raise :class:`StaleQueryError` if ``query`` no longer holds (see :attr:`Query.n_events`, :attr:`Query.batch`)."""
+        if query.batch is not None and not self.batch_book.holds(query.batch, query.index):
+            raise StaleQueryError(f"Candidate {query.id} was picked in batch {query.batch}, which is closed "
+                                  f"(a label, skip or undo outside it came since), so {what} is not recorded. "
+                                  "Look at the candidate it suggests now (campaign.suggest()).")
+        if query.batch is None and query.n_events is not None:
+            self.check_current(query.n_events, what)
 
     def check_current(self, n_events: int, what: str) -> None:
         """Raise :class:`StaleQueryError` if events were recorded after the first ``n_events``.
@@ -376,6 +318,43 @@ class Ledger:
                                           "after_step": len(self.events), "time": now()}])
                 self.strategy = name
 
+    def record_batch(self, picks: Sequence[Query], method: str) -> list[Query]:
+        """Record the picks of a batch before any is labelled; returns them bound to it (:attr:`Query.batch`).
+
+        ``picks`` are distinct candidates, none labelled or skipped, all suggested
+        in the current state; ``method`` says how they were picked (kept in the file).
+
+        Raises
+        ------
+        StaleQueryError
+            A pick was suggested before the latest event. Nothing is recorded.
+        CampaignError
+            No picks, a repeated or taken candidate, or a batch still open. Nothing is recorded.
+        """
+        with self._lock:
+            if self.batch_book.pending():
+                raise CampaignError(f"Batch {len(self.batch_book.events)} still has {len(self.pending())} picks to label; "
+                                    "label or skip them first (Campaign.run_batch does so before a new batch).")
+            if any(q.n_events != len(self.events) or q.batch is not None for q in picks):
+                raise StaleQueryError(f"These picks were suggested before step {len(self.events)} was "
+                                      "recorded, so the batch is not recorded. Suggest a batch again.")
+            event = self.batch_book.new_event(picks, method, len(self.events))
+            problem = line_problem(event, len(self.events), self.pool.ids) or self.batch_book.problem(
+                event, self.taken())
+            if problem:
+                raise CampaignError(f"The batch is not recorded: {problem}. Pick each candidate once, "
+                                    "among those not labelled or skipped (campaign.suggest_batch does).")
+            if self.journal is not None:
+                self.journal.append([event])
+            self.batch_book.open(event)
+            return self.pending()
+
+    def pending(self) -> list[Query]:
+        """The picks of the open batch not labelled or skipped yet, in pick order; empty when none is open."""
+        return [Query(**{k: math.nan if v is None else v for k, v in p.items()},  # mu, sigma: null in the file
+                      n_events=len(self.events), batch=len(self.batch_book.events))
+                for p in self.batch_book.pending()]
+
     def _write(self, record: dict) -> pd.Series:
         event = {"type": record.pop("type"), "step": len(self.events) + 1, **record, "time": now()}
         if self.journal is not None:
@@ -384,6 +363,7 @@ class Ledger:
         return history_frame([event]).iloc[0]
 
     def _apply(self, event: dict) -> None:
+        self.batch_book.follow(event)
         index, step = event["index"], event["step"]
         if event["type"] == "label":
             self._skip_steps.pop(index, None)
@@ -401,7 +381,7 @@ class Ledger:
     def history(self) -> pd.DataFrame:
         """Every event in order: what was picked, by which strategy, mu and sigma then, the label, who, when.
 
-        Columns are :data:`HISTORY_COLUMNS`; ``event`` is ``"label"``, ``"skip"``
+        Columns are :data:`almat.labels.HISTORY_COLUMNS`; ``event`` is ``"label"``, ``"skip"``
         or ``"undo"``; ``mu``, ``sigma`` and ``label`` are in eV/atom; ``time``
         is ISO 8601 UTC.
         """
@@ -451,30 +431,20 @@ class Ledger:
 
     def _replay(self, event: dict) -> str | None:
         """Apply one event read from the file, or say why it cannot be (one phrase)."""
-        if event.get("type") == "strategy":
-            if not isinstance(event.get("strategy"), str) or not event["strategy"]:
-                return "a strategy change that names no strategy"
+        problem = line_problem(event, len(self.events), self.pool.ids)
+        if problem:
+            return problem
+        kind, target = event["type"], event.get("undoes")
+        if kind == "strategy":
             self.strategy = event["strategy"]
             return None
-        if event.get("type") not in ("label", "skip", "undo"):
-            return "not a label, skip, undo or strategy event"
-        if event.get("step") != len(self.events) + 1:
-            return f"step {event.get('step')} where {len(self.events) + 1} was expected"
-        index = event.get("index")
-        if not isinstance(index, int) or not 0 <= index < len(self.pool) \
-                or self.pool.ids[index] != event.get("id"):
-            return f"candidate {event.get('id')!r} at index {index!r} is not in this pool"
-        if event["type"] == "label":
-            try:
-                parse_energy(event.get("label"))
-            except LabelError as err:
-                return str(err)
-            if index in self._label_steps:
-                return f"candidate {event['id']} is labelled twice without an undo"
-        if event["type"] == "undo":
-            target = event.get("undoes")
-            if not isinstance(target, int) or not 1 <= target <= len(self.events) \
-                    or self.events[target - 1]["type"] == "undo" or not self.counts(self.events[target - 1]):
-                return f"undoes step {target!r}, which is not a label or skip that still counts"
+        if kind == "batch":
+            return self.batch_book.problem(event, self.taken()) or self.batch_book.open(event)
+        if kind == "label" and event["index"] in self._label_steps:
+            return f"candidate {event['id']} is labelled twice without an undo"
+        if kind == "undo" and (not isinstance(target, int) or not 1 <= target <= len(self.events)
+                               or self.events[target - 1]["type"] == "undo"
+                               or not self.counts(self.events[target - 1])):
+            return f"undoes step {target!r}, which is not a label or skip that still counts"
         self._apply(event)
         return None

@@ -24,8 +24,8 @@ import asyncio
 import concurrent.futures
 import os
 import threading
-from collections.abc import Mapping
-from contextlib import suppress
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from pymatgen.core import Structure
@@ -41,6 +41,8 @@ from almat.relaxation import (
 
 #: Seconds a Dask scheduler has to answer (connect and handshake) before it is given up on.
 CONNECT_TIMEOUT = 10.0
+#: What ``future.result()`` raises when the Dask scheduler is lost (the results that came are kept).
+SCHEDULER_LOST = (concurrent.futures.CancelledError, OSError, asyncio.TimeoutError)
 
 
 class SchedulerError(AlmatError, ValueError):
@@ -152,6 +154,31 @@ def _handshake(address: str) -> str | None:
     return outcome[0] if outcome else "no answer"
 
 
+@contextmanager
+def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> Iterator:
+    """A Dask ``Client`` for the length of a ``with`` block, closed (with its cluster) at the end.
+
+    ``scheduler`` is the address of a running Dask scheduler, checked first
+    (:func:`check_scheduler`); ``None`` starts a :func:`local_cluster` of
+    ``n_workers`` processes on this machine, closed again at the end.
+    """
+    from dask.distributed import Client
+
+    if scheduler:
+        check_scheduler(scheduler)
+    cluster = None if scheduler else local_cluster(n_workers)
+    try:
+        client = Client(scheduler if scheduler else cluster, timeout=CONNECT_TIMEOUT)
+        try:
+            yield client
+        finally:
+            with suppress(OSError, asyncio.TimeoutError, RuntimeError):  # its scheduler may be gone
+                client.close(timeout=CONNECT_TIMEOUT)
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
 def relax_many(structures: Mapping[str, Structure], path: str | Path,
                settings: RelaxSettings = RelaxSettings(), scheduler: str | None = None,
                n_workers: int | None = None, torch_threads: int = 1,
@@ -190,7 +217,7 @@ def relax_many(structures: Mapping[str, Structure], path: str | Path,
     RelaxationsInterrupted
         The scheduler was lost mid-build; what finished is kept, and the same call resumes.
     """
-    from dask.distributed import Client, as_completed
+    from dask.distributed import as_completed
     from tqdm.auto import tqdm
 
     if scheduler:
@@ -199,11 +226,7 @@ def relax_many(structures: Mapping[str, Structure], path: str | Path,
     done = {r["key"]: r for r in journal.read()}
     todo = [k for k in structures if k not in done]
     if todo:
-        if scheduler:
-            check_scheduler(scheduler)
-        cluster = None if scheduler else local_cluster(n_workers)
-        client = Client(scheduler if scheduler else cluster, timeout=CONNECT_TIMEOUT)
-        try:
+        with dask_client(scheduler, n_workers) as client:
             futures = [client.submit(_relax_task, k, structures[k].as_dict(),
                                      settings_dict(settings), torch_threads, key=f"relax-{k}",
                                      pure=False)
@@ -213,7 +236,7 @@ def relax_many(structures: Mapping[str, Structure], path: str | Path,
             for future in as_completed(futures):
                 try:
                     record = future.result()
-                except (concurrent.futures.CancelledError, OSError, asyncio.TimeoutError) as err:
+                except SCHEDULER_LOST as err:
                     raise RelaxationsInterrupted(
                         f"The Dask scheduler was lost ({type(err).__name__}). {len(done)} finished "
                         f"relaxations are kept in {journal.path}; run the same command to resume."
@@ -222,9 +245,4 @@ def relax_many(structures: Mapping[str, Structure], path: str | Path,
                     done.setdefault(r["key"], r)
                 bar.update()
             bar.close()
-        finally:
-            with suppress(OSError, asyncio.TimeoutError, RuntimeError):  # its scheduler may be gone
-                client.close(timeout=CONNECT_TIMEOUT)
-            if cluster is not None:
-                cluster.close()
     return {k: Relaxation.from_record(done[k]) for k in structures}

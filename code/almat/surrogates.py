@@ -147,6 +147,23 @@ class BayesianClusterExpansion(_Surrogate):
         self.n_features_in_ = X.shape[1]
         return self
 
+    def sample_y(self, X: Any, n_samples: int = 1, random_state: Any = None) -> np.ndarray:
+        """Energies (eV/atom) of ``X`` under coefficients drawn from the posterior, shape (n, n_samples).
+
+        Each draw is ``J ~ N(m, Σ)``, the posterior of the coefficients, and gives
+        ``μ(x) + (x − x̄) (J − m)`` for every row (``x̄`` the mean of the scaled
+        training features): the model's energy function, without the noise ``1/α``.
+        ``random_state`` is a seed or a :class:`numpy.random.Generator`.
+        """
+        X = self._check_predict(X)
+        rng = np.random.default_rng(random_state)
+        model = self.model_
+        values, vectors = np.linalg.eigh(model.sigma_)  # Σ = V diag(λ) Vᵀ, symmetric
+        spread = vectors * np.sqrt(np.clip(values, 0.0, None))
+        shifts = spread @ rng.standard_normal((len(values), int(n_samples)))  # J − m, one column per draw
+        scaled = self.scaler_.transform(X)
+        return model.predict(scaled)[:, None] + (scaled - model.X_offset_) @ shifts
+
 
 class GaussianProcessSurrogate(_Surrogate):
     """Gaussian-process regression on the features.
@@ -188,3 +205,9 @@ class GaussianProcessSurrogate(_Surrogate):
         self.kernel_ = self.model_.kernel_
         self.n_features_in_ = X.shape[1]
         return self
+
+    def sample_y(self, X: Any, n_samples: int = 1, random_state: Any = None) -> np.ndarray:
+        """Energies (eV/atom) of ``X`` drawn jointly from the posterior process, shape (n, n_samples)."""
+        X = self._check_predict(X)
+        seed = np.random.default_rng(random_state).integers(2**32)
+        return self.model_.sample_y(self.scaler_.transform(X), n_samples, random_state=int(seed))

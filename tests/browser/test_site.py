@@ -27,8 +27,8 @@ __all__ = ["chromium"]  # the fixture, imported so that pytest finds it
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EPISODES = sorted((REPO_ROOT / "_episodes").glob("*.md"))
 #: Pages besides the episodes, by URL path relative to the site root.
-PAGES = ["", "setup/", "reference/", "keypoints/", "guide/", "discuss/", "about/", "license/",
-         "conduct/", "contributing/"]
+PAGES = ["", "setup/", "reference/", "keypoints/", "guide/", "outline/", "discuss/", "about/",
+         "license/", "conduct/", "contributing/"]
 
 
 def build_site(destination: Path) -> Path:
@@ -221,3 +221,20 @@ def test_long_code_lines_scroll_instead_of_being_cut(page, site_url):
     # The box stays inside the page and its content can be scrolled (or it wraps).
     assert box["right"] <= box["page"] and box["pageScroll"] <= box["page"], box
     assert box["overflowX"] in ("auto", "scroll") or box["whiteSpace"] in ("pre-wrap", "break-spaces"), box
+
+
+def test_instructor_outline_fits_one_projected_screen(chromium, site_url):
+    # A projector at 1024x768: scrolled to the title, the whole outline is on screen.
+    context = chromium.new_context(viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    open_page(page, urljoin(site_url, "outline/"))
+    height, width = page.evaluate("""() => {
+        const top = document.querySelector('main h1').getBoundingClientRect().top;
+        const blocks = Array.from(document.querySelectorAll('main p, main table, main ol'));
+        return [Math.max(...blocks.map(b => b.getBoundingClientRect().bottom)) - top,
+                document.documentElement.scrollWidth];
+    }""")
+    screenshot(page, "outline-1024x768")
+    context.close()
+    assert height <= 768, f"the outline is {height:.0f} px tall from its title"
+    assert width <= 1024
