@@ -14,7 +14,7 @@ import almat
 
 PIPELINE = ["errors", "files", "journal", "structures", "orderings", "enumeration", "scoring", "relaxation",
             "parallel", "clusters", "features", "pool", "pool_build", "surrogates", "acquisition", "screening",
-            "oracles", "labels", "batch_book", "ledger", "batches", "campaign", "dft", "evaluation", "plots", "widget", "notebooks", "cli"]
+            "oracles", "labels", "batch_book", "ledger", "batches", "campaign", "dft", "evaluation", "plots", "views", "widget", "notebooks", "cli"]
 PACKAGE = Path(almat.__file__).parent
 SUBPACKAGES = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
 

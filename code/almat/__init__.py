@@ -6,7 +6,7 @@ The modules follow the lesson's pipeline::
         -> features -> pool -> pool_build
         -> surrogates -> acquisition -> screening -> oracles -> labels -> ledger -> campaign -> dft
         -> evaluation
-        -> plots -> widget
+        -> plots -> views -> widget
 
 Everything below is importable from ``almat`` directly; a module is only
 imported when one of its names is first used, so ``import almat`` stays quick.
@@ -42,6 +42,7 @@ _EXPORTS = {
     "evaluation": ["CHEAP_BASELINES", "Goals", "baseline_curves", "compare_strategies",
                    "discovery_metrics", "labels_to_minimum", "mae", "parity", "random_expectation",
                    "regret", "summarize"],
+    "views": ["CandidateView", "show_ordering", "show_pool", "show_relaxation"],
     "widget": ["LabelingApp"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
