@@ -29,9 +29,11 @@ Each notebook is executed top to bottom in a fresh kernel, as a learner and
 ``ALMAT_LABELS_DIR`` unset, so that the labeling campaign starts from an empty
 ``labels/`` folder and shows the path a learner sees. The state of the labeling app is
 saved with the notebook, so that JupyterLab shows a snapshot of it, rather than
-"model not found", before the notebook is run. A ``tqdm.auto`` progress bar (``progress=True``)
-is stored as it ended, without timings (:func:`settle_progress_bars`); it is a widget, so it
-never reaches the episode, and ``tests/nbval_sanitize.cfg`` lets nbval compare it.
+"model not found", before the notebook is run; a 3-D view of ``almat.views`` is saved as a
+line that says to run its cell (:func:`shrink_views`), without chemiscope's 3 MB of
+JavaScript. A ``tqdm.auto`` progress bar (``progress=True``) is stored as it ended, without
+timings (:func:`settle_progress_bars`); it is a widget, so it never reaches the episode, and
+``tests/nbval_sanitize.cfg`` lets nbval compare it.
 
 The outputs then go back into the episode: the ``{: .output}`` block after each Python
 block (a solution's included) is created or replaced from the cell's stdout and text
@@ -555,6 +557,29 @@ def settle_progress_bars(nb: nbformat.NotebookNode) -> None:
                                       f"{texts[1]}")
 
 
+#: The widgets of ``almat.views`` (anywidget's id of their class starts with this).
+VIEW_ID_PREFIX = "almat.views."
+#: What a saved 3-D view draws until its cell runs again, in place of chemiscope's 3 MB module.
+SAVED_VIEW_ESM = ('export default { render({ el }) { el.textContent = '
+                  '"3-D view: run this cell to draw it."; } };')
+
+
+def shrink_views(nb: nbformat.NotebookNode) -> int:
+    """Store each 3-D view of ``almat.views`` as a line that says to run its cell; return how many.
+
+    A view's saved state holds chemiscope's JavaScript (3.3 MB) and the crystal's data. Kept,
+    they would make each view cost the notebook, and the wheel that ships it, 3.4 MB. The
+    view's place (in the labeling app, too) is kept, so a reopened notebook shows the line
+    (trusted) or the view's description (untrusted), never "model not found".
+    """
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    views = [model["state"] for model in state.values()
+             if str(model.get("state", {}).get("_anywidget_id", "")).startswith(VIEW_ID_PREFIX)]
+    for view in views:
+        view.update(_esm=SAVED_VIEW_ESM, value="", settings={})
+    return len(views)
+
+
 def renumber_widgets(nb: nbformat.NotebookNode, stem: str) -> nbformat.NotebookNode:
     """The notebook with its saved widgets' random model ids replaced by stable ones.
 
@@ -678,6 +703,7 @@ def save(root: Path, episode: Path, nb: nbformat.NotebookNode) -> None:
     """Write a run notebook with its digest, its figures and its outputs in the episode."""
     coalesce_streams(nb)
     settle_progress_bars(nb)
+    shrink_views(nb)
     nb = renumber_widgets(nb, episode.stem)
     nb.metadata["almat"] = {"episode": f"_episodes/{episode.name}",
                             "digest": digest(notebook_view(nb, episode.stem))}

@@ -275,6 +275,19 @@ def test_pictures_are_drawn_with_alt_text_and_follow_the_query(app):
     assert png(app.ui.parity_image) != parity and "MAE = " in app.ui.parity_image.value
 
 
+def test_the_3d_view_shows_the_candidate_on_screen(pool, path):
+    app = new_app(pool, path, budget=2)
+    view = app.ui.structure_view
+    assert view.index == app.shown.index and len(view.children) == 1
+    assert app.shown.id in repr(view.children[0])  # "<3-D view of c1-000003: 6 Li, ...>"
+    first = view.children[0]
+    app.compute()
+    assert view.index == app.shown.index and app.shown.id in repr(view.children[0])
+    assert first.comm is None  # the box stayed, the view of the labelled candidate was closed
+    app.compute()  # the budget is spent: nothing to show
+    assert app.shown is None and view.children == () and view.index is None
+
+
 def test_li_li_warning(pool):
     d = pool.reference["min_li_li"].to_numpy()
     short = LabelingApp(Campaign(pool.subset(np.flatnonzero(d < 2.0)), TableOracle()))

@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 PIPELINE = ("errors", "files", "journal", "structures", "orderings", "enumeration", "scoring",
             "relaxation", "parallel", "clusters", "features", "pool", "pool_build", "surrogates",
             "acquisition", "screening", "oracles", "labels", "batch_book", "ledger", "batches",
-            "campaign", "dft", "evaluation", "plots", "widget", "notebooks", "cli")
+            "campaign", "dft", "evaluation", "plots", "views", "widget", "notebooks", "cli")
 
 if TYPE_CHECKING:  # the exports, in pipeline order; ``X as X`` marks each as re-exported
     from almat.errors import AlmatError as AlmatError
@@ -94,6 +94,10 @@ if TYPE_CHECKING:  # the exports, in pipeline order; ``X as X`` marks each as re
     from almat.evaluation import random_expectation as random_expectation
     from almat.evaluation import regret as regret
     from almat.evaluation import summarize as summarize
+    from almat.views import CandidateView as CandidateView
+    from almat.views import show_ordering as show_ordering
+    from almat.views import show_pool as show_pool
+    from almat.views import show_relaxation as show_relaxation
     from almat.widget import LabelingApp as LabelingApp
 
 

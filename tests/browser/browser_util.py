@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -43,6 +44,9 @@ CHROMIUM_ARGS = (
     "--no-first-run",
     "--disable-quic",
 )
+#: Extra flags for pages that draw WebGL (the 3-D views): headless Chromium then draws it in
+#: software (SwiftShader); without them a WebGL canvas stays blank.
+WEBGL_ARGS = ("--use-angle=swiftshader", "--enable-unsafe-swiftshader")
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -116,9 +120,10 @@ def serve_directory(directory: str | Path) -> Iterator[str]:
 
 
 @contextmanager
-def launch_chromium(**launch_options) -> Iterator[object]:
+def launch_chromium(*extra_args: str, **launch_options) -> Iterator[object]:
     """Start Playwright and Debian's Chromium; yield the Playwright ``Browser``.
 
+    ``extra_args`` are flags added to :data:`CHROMIUM_ARGS` (e.g. :data:`WEBGL_ARGS`).
     Extra keyword arguments go to ``playwright.chromium.launch`` (for example
     ``headless=False`` when debugging by hand).
     """
@@ -131,7 +136,7 @@ def launch_chromium(**launch_options) -> Iterator[object]:
     with sync_playwright() as playwright:
         try:
             browser = playwright.chromium.launch(
-                executable_path=executable, args=list(CHROMIUM_ARGS), **launch_options
+                executable_path=executable, args=[*CHROMIUM_ARGS, *extra_args], **launch_options
             )
         except PlaywrightError as exc:
             first_lines = "\n".join(str(exc).splitlines()[:6])
@@ -148,6 +153,26 @@ def chromium():
     session-wide browser would clash with another module's); make a fresh context per test."""
     with launch_chromium() as browser:
         yield browser
+
+
+class OutsideRequests:
+    """Abort every request of a browser context to a host other than 127.0.0.1, and keep it.
+
+    ``requests`` lists each as ``"METHOD URL"``; a lesson that works offline and sends nothing
+    to third parties (chemiscope's analytics, a CDN) leaves it empty.
+    """
+
+    def __init__(self, context) -> None:
+        self.requests: list[str] = []
+        context.route("**/*", self._route)
+
+    def _route(self, route) -> None:
+        request = route.request
+        if urlsplit(request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            self.requests.append(f"{request.method} {request.url}")
+            route.abort()
 
 
 class PageErrors:
@@ -219,6 +244,9 @@ def axe_violations(page, include: list[str] | None = None, exclude: list[str] | 
 
 def serious(violations: list[dict]) -> list[str]:
     """One line per serious or critical violation: rule, impact, help and the first nodes."""
+    def where(target: list) -> str:  # inside a shadow DOM, a target is a list of selectors
+        return " ".join(" >> ".join(t) if isinstance(t, list) else t for t in target)
+
     return [f"{v['id']} ({v['impact']}): {v['help']} at "
-            + "; ".join(" ".join(n["target"]) for n in v["nodes"][:3])
+            + "; ".join(where(n["target"]) for n in v["nodes"][:3])
             for v in violations if v["impact"] in AXE_FAILING_IMPACTS]

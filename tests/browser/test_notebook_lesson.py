@@ -7,6 +7,7 @@ episode 2's notebook, the solution of the challenge "From 924 to 4" is folded: i
 code in a fresh kernel and reads the new output. It also checks what a reader sees before
 running anything: the lesson's address, every solution folded, the figure of episode 6 that no
 cell draws, and no markup of the website left over.
+Every request to a host other than 127.0.0.1 is aborted and counted, and the count must be 0.
 
 Screenshots go to ``artifacts/screenshots/jupyterlab-lesson-*.png`` (or under
 ``$ALMAT_ARTIFACTS``).
@@ -20,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-from browser_util import chromium  # noqa: F401  (a fixture: this module's Chromium)
+from browser_util import OutsideRequests, chromium  # noqa: F401  (chromium: a fixture)
 from test_jupyterlab import eventually, jupyterlab, kernel_idle, open_notebook, shot  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -37,11 +38,14 @@ SOLUTION_TEXT = "860 of the 924 fillings"
 
 @pytest.fixture
 def page(chromium):
+    """A page at 1024x768 whose requests outside 127.0.0.1 are aborted; none may be made."""
     context = chromium.new_context(viewport=SMALL_SCREEN)
+    outside = OutsideRequests(context)
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page
     context.close()
+    assert outside.requests == [], f"requests left 127.0.0.1: {outside.requests}"
 
 
 def cell_index(name: str, check) -> int:

@@ -36,12 +36,15 @@ from matplotlib.figure import Figure
 from almat.acquisition import STRATEGIES
 from almat.campaign import Campaign
 from almat.ledger import LabelError, Query, StaleQueryError
+from almat.views import CandidateView
 from almat.widget.layout import (AppLayout, done_text, force_fraction, lili_text, query_text,
                                  work_text)
 from almat.widget.pictures import best_picture, candidate_picture, parity_picture
 
 #: A typed label this many σ from the surrogate's μ asks for a second Submit before it is recorded.
 IMPLAUSIBLE_SIGMAS = 5.0
+#: Height of the candidate's 3-D view (CSS), below its picture.
+VIEW_HEIGHT = "320px"
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,8 @@ class LabelingApp:
                  if campaign.ledger_path else " (in memory only: no ledger_path)")
         self.ui = AppLayout(f"<b>Label the next candidate</b> of pool "
                             f"<code>{html.escape(campaign.pool.name)}</code>; every answer is saved at "
-                            f"once{saved}.", self._strategy_names(), campaign.strategy)
+                            f"once{saved}.", self._strategy_names(), campaign.strategy,
+                            CandidateView(campaign.pool, height=VIEW_HEIGHT))
         ui = self.ui
         ui.compute_button.on_click(self._handler(self.compute))
         ui.submit_button.on_click(self._handler(self.submit))
@@ -421,6 +425,7 @@ class LabelingApp:
         if self.campaign.done:
             ui.query_html.value = done_text(self.how_to_go_on())
             ui.lili_html.value = ui.structure_image.value = ""
+            ui.structure_view.clear()
             self.figures.pop("structure", None)
             return
         query = self.campaign.suggest()
@@ -429,6 +434,7 @@ class LabelingApp:
         self.shown = query  # on the screen from here on: actions are for this candidate
         ui.lili_html.value = lili_text(float(pool.reference["min_li_li"].iloc[query.index]))
         self.figures["structure"], ui.structure_image.value = candidate_picture(pool, query)
+        ui.structure_view.show(query.index)
 
     def _update_plots(self) -> None:
         self.figures["best"], self.ui.best_image.value = best_picture(self.campaign)

@@ -10,7 +10,8 @@ given; it knows nothing of campaigns, oracles or files
   Submit; the reason box, Skip, Undo and the label counter), and the
   progress of an oracle that works in steps;
 - the messages;
-- the candidate's picture beside the plots (best so far, parity);
+- the candidate's picture, and its 3-D view below it, beside the plots (best so far,
+  parity);
 - the restart hint.
 
 The candidate and the controls come before the pictures, so that with
@@ -47,7 +48,8 @@ CSS_CLASSES = {
     "skip_button": "almat-skip", "skip_reason": "almat-skip-reason", "undo_button": "almat-undo",
     "strategy_select": "almat-strategy", "status": "almat-counter", "progress": "almat-progress",
     "messages": "almat-messages", "query_html": "almat-query", "lili_html": "almat-lili",
-    "structure_image": "almat-structure", "candidate": "almat-candidate",
+    "structure_image": "almat-structure", "structure_view": "almat-structure-3d",
+    "candidate": "almat-candidate",
     "controls": "almat-controls", "pictures": "almat-pictures", "plot_tabs": "almat-plots",
     "best_image": "almat-best-plot", "parity_image": "almat-parity-plot", "work_line": "almat-work",
     "work_progress": "almat-work-progress", "hint": "almat-restart-hint", "view": "almat-app",
@@ -118,6 +120,9 @@ class AppLayout:
         HTML of the line above the app.
     strategies, strategy
         The names in the strategy menu, and the one chosen.
+    structure_view
+        A widget that shows the candidate in 3-D, placed below its picture
+        (the app's :class:`~almat.views.CandidateView`); an empty box if None.
 
     Attributes
     ----------
@@ -129,8 +134,8 @@ class AppLayout:
         Dropdown of the query strategies.
     progress, status
         ``IntProgress`` of the labels and an ``HTML`` counter line.
-    query_html, lili_html, structure_image
-        The candidate: its text, its shortest Li-Li distance and its picture.
+    query_html, lili_html, structure_image, structure_view
+        The candidate: its text, its shortest Li-Li distance, its picture and its 3-D view.
     best_image, parity_image, plot_tabs
         The two plots, in the tabs of ``plot_tabs``.
     work_line, work_progress, work_html
@@ -139,11 +144,13 @@ class AppLayout:
         ``HTML`` with the messages, newest last.
     """
 
-    def __init__(self, title: str, strategies: list[str], strategy: str):
+    def __init__(self, title: str, strategies: list[str], strategy: str,
+                 structure_view: widgets.Widget | None = None):
         self._log: list[tuple[str, str]] = []
         self.query_html = widgets.HTML()
         self.lili_html = widgets.HTML()
         self.structure_image = widgets.HTML()
+        self.structure_view = widgets.Box() if structure_view is None else structure_view
         self.strategy_select = widgets.Dropdown(options=strategies, value=strategy, description="strategy",
                                                 layout=widgets.Layout(width="200px"))
         self.compute_button = widgets.Button(button_style="primary", icon="calculator",
@@ -187,7 +194,7 @@ class AppLayout:
                                                             flex_flow="row wrap"))
         column = {"flex": "1 1 0", "min_width": "300px", "max_width": "470px"}
         self.pictures = widgets.HBox([
-            widgets.VBox([self.structure_image], layout=widgets.Layout(**column)),
+            widgets.VBox([self.structure_image, self.structure_view], layout=widgets.Layout(**column)),
             widgets.VBox([self.plot_tabs], layout=widgets.Layout(**column)),
         ], layout=widgets.Layout(flex_flow="row wrap", grid_gap="12px"))
         self.hint = widgets.HTML(f'<div style="{TEXT_STYLE};color:#555;font-size:90%">'
