@@ -110,7 +110,7 @@ def problem_runs(kind: str, seed: int, pool, features: dict, budget: int, first:
     goals = Goals.of(pool.energies, TOLERANCE)
     curves = baseline_curves(pool, CHEAP_BASELINES)
     for name, curve in curves.groupby("strategy", sort=False):
-        m = discovery_metrics(curve["label"].to_numpy(), goals)
+        m = discovery_metrics(curve["energy"].to_numpy(), goals)
         rows.append({"problems": kind, "seed": seed, "setup": name, **{k: m[k] for k in METRICS}})
     expected = random_expectation(goals)
     rows.append({"problems": kind, "seed": seed, "setup": RANDOM, **{k: expected[k] for k in METRICS}})

@@ -87,7 +87,7 @@ def count_run(pool, features, k: int, method: str, seed: int, budget: int) -> di
     """Labels and rounds to each target of one batch campaign, labelled in this process."""
     campaign = Campaign(pool, TableOracle(), seed=seed, features=features, budget=budget)
     goals = Goals.of(pool.energies, TOLERANCE)
-    while not campaign.done and not (campaign.labelled["label"] <= goals.minimum + 1e-12).any():
+    while not campaign.done and not (campaign.labelled["energy"] <= goals.minimum + 1e-12).any():
         campaign.run_batch(k, method=method, in_process=True, progress=False)
     out = {}
     for metric, threshold in (("to_minimum", goals.minimum), ("to_near", goals.near)):

@@ -88,7 +88,7 @@ def lines(path: Path) -> list[dict]:
 def outcome(campaign: Campaign) -> tuple[list, dict]:
     """What must not depend on how the rounds went: each batch's picks, and every label by candidate."""
     picks = [[p["index"] for p in b["picks"]] for b in campaign.ledger.batch_book.events]
-    labels = dict(zip(campaign.labelled["index"], campaign.labelled["label"]))
+    labels = dict(zip(campaign.labelled["index"], campaign.labelled["energy"]))
     return picks, labels
 
 
@@ -100,7 +100,7 @@ def test_a_batch_of_one_is_the_sequential_campaign(pool, X, options):
     sequential.run(14)
     batched = Campaign(pool, TableOracle(), features=X, **options)
     batched.run_batch(1, 14, in_process=True, progress=False)
-    columns = ["event", "index", "strategy", "mu", "sigma", "label", "reason"]
+    columns = ["event", "index", "strategy", "mu", "sigma", "energy", "reason"]
     assert sequential.history[columns].equals(batched.history[columns])
 
 
@@ -118,7 +118,7 @@ def test_believer_refits_with_each_pick_at_its_predicted_energy(pool, X):
     campaign.run(3)
     first, second = campaign.suggest_batch(2, method="believer")
     idx = campaign.labelled["index"].to_numpy()
-    y = campaign.labelled["label"].to_numpy()
+    y = campaign.labelled["energy"].to_numpy()
     # Fitted here from scratch: scale, Bayesian ridge, believe the first pick, pick the lowest again.
     def fit(i, e):
         mean, std = X[i].mean(0), X[i].std(0)
@@ -227,7 +227,7 @@ def test_a_pick_of_a_closed_batch_is_refused_and_nothing_is_recorded(pool, X, tm
     campaign = Campaign(pool, TableOracle(), features=X, ledger_path=tmp_path / "l.jsonl")
     picks = campaign.ledger.record_batch(campaign.suggest_batch(3), "believer")
     campaign.submit(pool.energies[picks[1].index], index=picks[1].index)  # out of order: still open
-    campaign.ledger.add("label", picks[0], by="t", source="t", label=pool.energies[picks[0].index])
+    campaign.ledger.add("label", picks[0], by="t", source="t", energy=pool.energies[picks[0].index])
     assert campaign.labelled["index"].tolist() == [picks[1].index, picks[0].index]  # as they came
     assert campaign.ledger.labels_in_pick_order()[0].tolist() == [picks[0].index, picks[1].index]
     with pytest.raises(CampaignError, match="still has 1 picks to label"):
@@ -235,7 +235,7 @@ def test_a_pick_of_a_closed_batch_is_refused_and_nothing_is_recorded(pool, X, tm
     campaign.undo()  # an event outside the batch closes it
     before = (tmp_path / "l.jsonl").read_bytes()
     with pytest.raises(StaleQueryError, match="batch 1, which is closed") as err:
-        campaign.ledger.add("label", picks[2], by="t", source="t", label=pool.energies[picks[2].index])
+        campaign.ledger.add("label", picks[2], by="t", source="t", energy=pool.energies[picks[2].index])
     assert "\n" not in str(err.value) and (tmp_path / "l.jsonl").read_bytes() == before
     assert not campaign.ledger.pending() and campaign.suggest().batch is None
 

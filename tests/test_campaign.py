@@ -8,8 +8,10 @@ deleting the campaign and creating it again from its labels file.
 import functools
 import gc
 import json
+import shutil
 import warnings
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -79,7 +81,7 @@ def test_first_labels_are_random_then_the_strategy_picks_among_the_unlabelled(po
     assert list(h["step"]) == list(range(1, 13))
     assert list(h["strategy"]) == ["initial"] * 5 + ["greedy"] * 7
     assert h["index"].is_unique
-    assert np.array_equal(h["label"].to_numpy(), ENERGIES[h["index"].to_numpy()])
+    assert np.array_equal(h["energy"].to_numpy(), ENERGIES[h["index"].to_numpy()])
     assert (h["labelled_by"] == "table").all() and (h["event"] == "label").all()
     # mu and sigma are recorded once two labels exist
     assert h["mu"].iloc[:2].isna().all() and h["mu"].iloc[2:].notna().all()
@@ -99,7 +101,7 @@ def test_suggest_is_stable_until_something_happens_and_step_labels_it(new):
     q = c.suggest()
     assert c.suggest() == q
     row = c.step()
-    assert row["index"] == q.index and row["label"] == ENERGIES[q.index]
+    assert row["index"] == q.index and row["energy"] == ENERGIES[q.index]
     assert row["mu"] == pytest.approx(q.mu) and row["strategy"] == "lcb"
     assert c.suggest().index != q.index
 
@@ -130,7 +132,7 @@ def test_a_restart_loses_nothing_and_carries_on_as_if_uninterrupted(new, tmp_pat
     pd.testing.assert_frame_equal(again.history, before)
     assert again.suggest() == next_pick
     again.run(6)
-    cols = ["index", "strategy", "label"]
+    cols = ["index", "strategy", "energy"]
     pd.testing.assert_frame_equal(again.history[cols], straight.history[cols])
     np.testing.assert_allclose(again.history["mu"], straight.history["mu"], rtol=1e-12)
     np.testing.assert_allclose(again.history["sigma"], straight.history["sigma"], rtol=1e-12)
@@ -146,8 +148,8 @@ def test_the_file_is_plain_json_lines_with_a_header(pool, tmp_path, new):
     assert header["fingerprint"] == pool.fingerprint and header["seed"] == 2
     assert {"created", "almat"} <= header.keys()
     assert first["type"] == "label" and first["labelled_by"] == "table"
-    assert first["label"] == ENERGIES[first["index"]] and first["id"] == pool.ids[first["index"]]
-    assert second["labelled_by"] == "human" and second["label"] == -4.3
+    assert first["energy"] == ENERGIES[first["index"]] and first["id"] == pool.ids[first["index"]]
+    assert second["labelled_by"] == "human" and second["energy"] == -4.3
     assert second["strategy"] == "manual"
 
 
@@ -189,7 +191,7 @@ def test_the_plausible_range_is_the_reference_range_widened_by_one_ev(new, tmp_p
     assert len(lines(path)) == 1
     c.submit(f"  {low + 0.01} ")
     c.submit("\u22124.2")  # a typographic minus sign, as copied from a PDF
-    assert c.labelled["label"].tolist() == [pytest.approx(low + 0.01), -4.2]
+    assert c.labelled["energy"].tolist() == [pytest.approx(low + 0.01), -4.2]
 
 
 def test_without_a_reference_labels_must_be_physical_and_no_slip_sets_the_range(table, features):
@@ -204,7 +206,7 @@ def test_without_a_reference_labels_must_be_physical_and_no_slip_sets_the_range(
     c.submit(5.0, index=3)
     with pytest.raises(LabelError, match="-15.00 to 5.00 eV/atom"):
         c.submit(-4300.0, index=4)
-    assert c.labelled["label"].tolist() == [-4.3, -9.3, -15.0, 5.0]
+    assert c.labelled["energy"].tolist() == [-4.3, -9.3, -15.0, 5.0]
 
 
 def test_labels_are_never_overwritten_undo_is_recorded_not_erased(new, tmp_path):
@@ -221,9 +223,9 @@ def test_labels_are_never_overwritten_undo_is_recorded_not_erased(new, tmp_path)
     c.submit(-4.2, index=target)
     events = lines(path)[1:]
     assert [e["type"] for e in events] == ["label", "label", "label", "undo", "label"]
-    assert events[2]["label"] == ENERGIES[target]  # the undone label is still in the file
-    assert events[3]["undoes"] == 3 and events[4]["label"] == -4.2
-    assert c.labelled.set_index("index").loc[target, "label"] == -4.2
+    assert events[2]["energy"] == ENERGIES[target]  # the undone label is still in the file
+    assert events[3]["undoes"] == 3 and events[4]["energy"] == -4.2
+    assert c.labelled.set_index("index").loc[target, "energy"] == -4.2
     # the resumed campaign sees the same effective labels
     again = new(TableOracle(), ledger_path=path, n_initial=2)
     pd.testing.assert_frame_equal(again.labelled, c.labelled)
@@ -331,7 +333,7 @@ def test_a_hand_edited_label_that_is_not_a_number_is_an_error(new, tmp_path):
     new(TableOracle(), ledger_path=path).run(2)
     text = path.read_text().splitlines()
     event = json.loads(text[2])
-    event["label"] = "oops"
+    event["energy"] = "oops"
     text[2] = json.dumps(event)
     path.write_text("\n".join(text) + "\n")
     with pytest.raises(LabelsFileError, match="Line 3.*not a number"):
@@ -382,7 +384,7 @@ def test_a_users_own_strategy_is_called_with_mu_sigma_and_best(new):
 
     c = new(TableOracle(), strategy=highest_mu, n_initial=3)
     c.run(4)
-    assert seen == {"n": N - 3, "best": min(c.history["label"].iloc[:3])}
+    assert seen == {"n": N - 3, "best": min(c.history["energy"].iloc[:3])}
     assert c.history["strategy"].iloc[-1] == "highest_mu"
 
 
@@ -390,7 +392,7 @@ def test_metrics_best_so_far_regret_labels_to_minimum_and_mae(pool, tmp_path, ne
     c = new(TableOracle(), strategy="random", seed=11, n_initial=2)
     assert c.best() is None and np.isnan(regret(c)) and labels_to_minimum(c) is None
     c.run(N)
-    labels = c.history["label"].to_numpy()
+    labels = c.history["energy"].to_numpy()
     curve = c.best_so_far()
     assert curve["n_labels"].tolist() == list(range(1, N + 1))
     assert curve["best"].tolist() == [min(labels[: k + 1]) for k in range(N)]
@@ -439,19 +441,22 @@ def test_compare_strategies_curves(pool, features, new):
     curves = compare_strategies(pool, ["greedy", "random"], seeds=2, n_labels=12,
                                 features=features, n_initial=4, mae=True)
     assert len(curves) == 2 * 2 * 12
-    assert list(curves.columns) == ["strategy", "seed", "n_labels", "label", "best", "regret", "mae"]
+    assert list(curves.columns) == ["strategy", "seed", "n_labels", "energy", "best", "regret_meV",
+                                   "mae_meV"]
     for (strategy, seed), run in curves.groupby(["strategy", "seed"]):
         assert run["n_labels"].tolist() == list(range(1, 13))
         assert np.all(np.diff(run["best"]) <= 0)
         # regret in meV/atom against the hand-known lowest synthetic energy
-        assert np.allclose(run["regret"], 1000 * (run["best"] - ENERGIES[LOWEST]))
-        assert np.isnan(run["mae"].iloc[0])  # one label: no surrogate yet
-        assert (run["mae"].iloc[1:] >= 0).all()
+        assert np.allclose(run["regret_meV"], 1000 * (run["best"] - ENERGIES[LOWEST]))
+        assert np.isnan(run["mae_meV"].iloc[0])  # one label: no surrogate yet
+        assert (run["mae_meV"].iloc[1:] >= 0).all()
         # the same campaign run by hand gives the same curve
         alone = new(TableOracle(), strategy=strategy, seed=seed, n_initial=4, budget=12)
         alone.run(12)
         assert np.array_equal(alone.best_so_far()["best"].to_numpy(), run["best"].to_numpy())
-        assert np.array_equal(alone.labelled["label"].to_numpy(), run["label"].to_numpy())
+        assert np.array_equal(alone.labelled["energy"].to_numpy(), run["energy"].to_numpy())
+        # one unit per name: the column is in meV/atom, regret() in eV/atom
+        assert run["regret_meV"].iloc[-1] == pytest.approx(1000 * regret(alone), abs=1e-9)
 
 
 def test_a_precomputed_feature_matrix_is_used_as_given(pool, features):
@@ -506,7 +511,7 @@ def test_a_resumed_campaign_goes_on_with_the_strategy_recorded_last(new, tmp_pat
     assert explicit.note == expected and capsys.readouterr().out == expected + "\n"
     assert str(tmp_path) not in explicit.note
     again.run(6)
-    cols = ["index", "strategy", "label"]
+    cols = ["index", "strategy", "energy"]
     pd.testing.assert_frame_equal(again.history[cols], straight.history[cols])
     # setting the strategy it already has writes nothing
     size = path.stat().st_size
@@ -550,7 +555,7 @@ def test_a_line_added_by_hand_is_dropped_if_unfinished_and_refused_if_complete(n
     c = new(TableOracle(), ledger_path=path, n_initial=2, seed=4)
     c.run(3)
     free = int(np.setdiff1d(np.arange(N), c.labelled["index"])[0])
-    by_hand = dict(lines(path)[-1], step=4, index=free, id=c.pool.ids[free], label=-4.2, labelled_by="me")
+    by_hand = dict(lines(path)[-1], step=4, index=free, id=c.pool.ids[free], energy=-4.2, labelled_by="me")
     # a line without its newline was never acknowledged (the journal's one rule): dropped, with a warning
     with path.open("a") as fh:
         fh.write(json.dumps(by_hand))
@@ -690,7 +695,7 @@ def test_a_resumed_head_start_campaign_makes_the_same_picks(cheap_pool, features
     gc.collect()
     again = Campaign(cheap_pool, TableOracle(), features=features, ledger_path=path)
     again.run(10 - stop)
-    cols = ["index", "strategy", "reason", "label"]
+    cols = ["index", "strategy", "reason", "energy"]
     pd.testing.assert_frame_equal(again.history[cols], straight.history[cols])
     np.testing.assert_allclose(again.history["mu"], straight.history["mu"], rtol=1e-12)
 
@@ -766,3 +771,22 @@ def test_an_action_bound_to_a_query_is_refused_once_the_campaign_moved_on(new, t
     with pytest.raises(CampaignError, match="is not in pool"):
         c.submit(-4.2, query=other)
     assert c.submit(-4.2, query=c.suggest())["step"] == 2
+
+
+def test_a_labels_file_of_format_3_replays_with_its_energies_named_energy(tmp_path):
+    # Written by almat at format 3 (before the energy was named "energy"): three labels, a skip,
+    # a change of strategy, two labels, an undo and a label typed by hand, on the shipped pool.
+    old = Path(__file__).parent / "data" / "labels-format-3.jsonl"
+    path = tmp_path / "old.jsonl"
+    shutil.copy(old, path)
+    written = [json.loads(line) for line in old.read_text().splitlines()]
+    assert written[0]["format"] == 3 and all("energy" not in e for e in written)
+    c = Campaign(load_pool(), TableOracle(), strategy="lcb", seed=0, ledger_path=path)
+    energies = [e["label"] for e in written[1:] if e["type"] == "label"]
+    assert c.history["energy"].dropna().tolist() == energies
+    assert c.labelled["energy"].tolist() == energies[:4] + energies[5:]  # the undone label no longer counts
+    assert c.labelled["labelled_by"].tolist()[-1] == "by hand" and c.n_labels == 5
+    c.step()  # goes on, appending a line that names its energy "energy"
+    assert "energy" in json.loads(path.read_text().splitlines()[-1])
+    again = Campaign(load_pool(), TableOracle(), strategy="lcb", seed=0, ledger_path=path)
+    assert again.history["energy"].dropna().tolist() == c.history["energy"].dropna().tolist()

@@ -345,14 +345,14 @@ def test_the_oracle_reads_the_energy_per_atom(dft, pool, lowest):
     i = pool.ids.index(lowest[1])
     write_vasprun(dft / lowest[1], -4.1234)
     label = DFTOracle(dft).label(pool, i)
-    assert label.value == pytest.approx(-4.1234, abs=1e-9)
+    assert label.energy == pytest.approx(-4.1234, abs=1e-9)
     assert not label.skipped and label.source == "VASP 6.4.2 PBE (MPRelaxSet)"
 
 
 def test_the_oracle_searches_several_folders(dft, tmp_path, pool, lowest):
     write_vasprun(dft / lowest[2], -4.2)
     oracle = DFTOracle([tmp_path / "elsewhere", dft])
-    assert oracle.label(pool, pool.ids.index(lowest[2])).value == pytest.approx(-4.2, abs=1e-9)
+    assert oracle.label(pool, pool.ids.index(lowest[2])).energy == pytest.approx(-4.2, abs=1e-9)
 
 
 def _another_candidates_run(dft, lowest):
@@ -406,9 +406,9 @@ def test_a_campaign_goes_on_with_dft_labels(tmp_path, pool):
     write_vasprun(tmp_path / "dft" / first.id, -4.05)
     row = campaign.step()
     assert (row["event"], row["id"], row["labelled_by"]) == ("label", first.id, "dft")
-    assert row["label"] == pytest.approx(-4.05, abs=1e-9)
+    assert row["energy"] == pytest.approx(-4.05, abs=1e-9)
     # on disk, before it is acknowledged; the next pick has no results yet and is skipped
     saved = [json.loads(line) for line in labels.read_text().splitlines()]
-    assert saved[-1]["label"] == pytest.approx(-4.05, abs=1e-9)
+    assert saved[-1]["energy"] == pytest.approx(-4.05, abs=1e-9)
     row = campaign.step()
     assert row["event"] == "skip" and "no DFT folder" in row["reason"]

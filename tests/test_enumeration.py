@@ -120,8 +120,8 @@ def test_ewald_ranking_matches_pymatgen_energies(half):
 
 def test_table_round_trip_to_structures_preserves_the_set(half):
     table = enumerate_table(half, 1)
-    assert table.labels.shape == (48, 12)
-    assert (table.labels == 0).sum(axis=1).tolist() == [6] * 48  # six Li per cell
+    assert table.occupations.shape == (48, 12)
+    assert (table.occupations == 0).sum(axis=1).tolist() == [6] * 48  # six Li per cell
     # every structure in the table is distinct under the parent's symmetry
     from pymatgen.analysis.structure_matcher import StructureMatcher
 

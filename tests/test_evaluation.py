@@ -38,14 +38,14 @@ def test_baselines_label_in_the_order_of_a_cheap_energy():
     assert set(curves["strategy"]) == {"Ewald order", "unrelaxed order"}
     ewald = curves[curves["strategy"] == "Ewald order"]
     order = np.argsort(pool.reference["ewald_energy_per_atom"].to_numpy(), kind="stable")
-    assert np.array_equal(ewald["label"].to_numpy(), pool.energies[order])
-    assert len(ewald) == len(pool) and ewald["regret"].iloc[-1] == 0
+    assert np.array_equal(ewald["energy"].to_numpy(), pool.energies[order])
+    assert len(ewald) == len(pool) and ewald["regret_meV"].iloc[-1] == 0
 
 
 def test_summarize_counts_runs_that_never_found_the_minimum_as_budget_plus_one():
     energies = np.array([1.0, 2.0, 3.0, 4.0])
     curves = pd.concat([
-        pd.DataFrame({"strategy": "a", "seed": s, "n_labels": [1, 2], "label": labels})
+        pd.DataFrame({"strategy": "a", "seed": s, "n_labels": [1, 2], "energy": labels})
         for s, labels in enumerate([[2.0, 1.0], [3.0, 4.0], [1.0, 2.0]])])
     table = summarize(curves, energies, tolerance=0.5, top=2, of_top=1, at=2)
     assert table.loc["a", "to_minimum"] == 2  # median of 2, 3 (never: budget + 1), 1
@@ -94,4 +94,4 @@ def test_compare_strategies_takes_a_list_of_seeds_and_the_campaigns_start():
     for seed, run in curves.groupby("seed"):
         alone = almat.Campaign(pool, almat.TableOracle(), strategy="random", seed=seed, features=X,
                                initial="random", n_initial=2, budget=4)
-        np.testing.assert_array_equal(run["label"], run_until(alone))
+        np.testing.assert_array_equal(run["energy"], run_until(alone))

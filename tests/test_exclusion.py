@@ -35,7 +35,7 @@ from almat.enumeration import (
     respects_min_distance,
 )
 from almat.enumeration.counting import count_labelings
-from almat.enumeration.walk import enumerate_labelings, iter_labelings
+from almat.enumeration.walk import enumerate_labelings
 from almat.errors import AlmatError
 from almat.orderings import translations
 from almat.pool_build import shortest_distances
@@ -60,7 +60,7 @@ def test_rows_are_the_unconstrained_rows_that_keep_li_apart(half, split):
     assert keys(split) == keys(allowed)
     assert len(split) == len(allowed) == 630
     assert np.bincount(split.cell_sizes).tolist() == [0, 4, 626]
-    assert np.array_equal(split.labels, allowed.labels)  # same canonical order too
+    assert np.array_equal(split.occupations, allowed.occupations)  # same canonical order too
     assert count_labelings(half, [1, 2], min_distance=2.0) == {1: 4, 2: 626}
 
 
@@ -127,7 +127,7 @@ def test_size3_supercell_against_a_brute_force_orbit_count(half):
     diff = (cols @ np.linalg.inv(hnf.T.astype(float)))[:, None, :] - frac[None, :, :]
     where = (np.abs(diff - np.rint(diff)).max(axis=2) < 1e-6).argmax(axis=1)
     occupied = np.zeros((len(rows), len(frac)), dtype=bool)
-    occupied[:, where] = table.labels[rows, : 3 * d] == table.species[0].index("Li+")
+    occupied[:, where] = table.occupations[rows, : 3 * d] == table.species[0].index("Li+")
     mine = name_of(occupied)
     assert len(set(mine.tolist())) == len(rows) == len(names)
     assert set(mine.tolist()) == names
@@ -244,7 +244,7 @@ def test_guards_refuse_at_once(half):
                      r"1,638,672,390 .* min_distance=2\.0")
     _quick_and_small(lambda: enumerate_table(half, 2, 2, min_distance=2.0, max_rows=100),
                      EnumerationTooLargeError, "626 symmetry-distinct")
-    _quick_and_small(lambda: list(iter_labelings(half, [3])), EnumerationTooLargeError, "max_rows")
+    _quick_and_small(lambda: enumerate_labelings(half, [3]), EnumerationTooLargeError, "max_rows")
 
 
 @needs_icet

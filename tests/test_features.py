@@ -299,15 +299,15 @@ def test_bad_input(cv, half):
     with pytest.raises(FeaturizerError, match="method"):
         cv.transform(random_table(half, 2), method="magic")
     bad = random_table(half, 3)
-    labels = bad.labels.copy()
-    labels[1, 5] = 2
+    occupations = bad.occupations.copy()
+    occupations[1, 5] = 2
     with pytest.raises(FeaturizerError, match="Ordering 1"):
-        cv.transform(Orderings(half, bad.sites, bad.species, bad.hnfs, bad.hnf_index, labels))
+        cv.transform(Orderings(half, bad.sites, bad.species, bad.hnfs, bad.hnf_index, occupations))
     other = half.copy()
     other.scale_lattice(other.volume * 1.1)
     sites, species = disorder_of(other)
     with pytest.raises(FeaturizerError, match="same parent"):
-        cv.transform(Orderings(other, sites, species, bad.hnfs, bad.hnf_index, bad.labels))
+        cv.transform(Orderings(other, sites, species, bad.hnfs, bad.hnf_index, bad.occupations))
 
 
 def pymatgen_li_li(structure, edges):
@@ -345,7 +345,7 @@ def test_plain_function_is_a_featurizer(half):
     table = random_table(half, 10)
 
     def n_vacancies_first_cell(orderings):
-        return (orderings.labels[:, :12] == 1).sum(axis=1)
+        return (orderings.occupations[:, :12] == 1).sum(axis=1)
 
     fz = as_featurizer(n_vacancies_first_cell)
     assert isinstance(fz, FunctionFeaturizer)
@@ -353,7 +353,7 @@ def test_plain_function_is_a_featurizer(half):
         fz.feature_names
     X = fz.transform(SimpleNamespace(orderings=table))
     assert X.shape == (10, 1)
-    np.testing.assert_array_equal(X[:, 0], (table.labels[:, :12] == 1).sum(axis=1))
+    np.testing.assert_array_equal(X[:, 0], (table.occupations[:, :12] == 1).sum(axis=1))
     assert fz.feature_names == ["n_vacancies_first_cell_0"]
     named = as_featurizer(lambda o: np.zeros((len(o), 2)), names=["a", "b"])
     assert named.feature_names == ["a", "b"]

@@ -64,7 +64,7 @@ class Labels:
 
     def write(self, writer, i: int) -> str:
         query = Query(i, self.pool.ids[i], 1, math.nan, math.nan, "manual", "durability trial")
-        writer.add("label", query, by="trial", source="trial", label=float(ENERGIES[i]))
+        writer.add("label", query, by="trial", source="trial", energy=float(ENERGIES[i]))
         return self.pool.ids[i]
 
     def keys(self, path) -> list[str]:

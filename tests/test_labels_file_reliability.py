@@ -37,7 +37,7 @@ REFUSED = np.arange(N) % 7 == 3
 BUDGET = 24
 #: Number of events after which the run switches strategy (as a learner might in the widget).
 SWITCH_AT = 12
-COLUMNS = ["step", "event", "index", "strategy", "label", "labelled_by", "reason"]
+COLUMNS = ["step", "event", "index", "strategy", "energy", "labelled_by", "reason"]
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def drive(c, acknowledge=lambda row: None):
 
 def ack_row(row):
     return json.dumps({"step": int(row["step"]), "event": row["event"], "index": int(row["index"]),
-                       "label": None if pd.isna(row["label"]) else float(row["label"])})
+                       "energy": None if pd.isna(row["energy"]) else float(row["energy"])})
 
 
 def assert_acknowledged_are_recorded(acks, history):
@@ -75,7 +75,7 @@ def assert_acknowledged_are_recorded(acks, history):
     for ack in map(json.loads, acks):
         row = history.loc[ack["step"] - 1]
         assert (row["event"], int(row["index"])) == (ack["event"], ack["index"]), ack
-        assert (pd.isna(row["label"]) and ack["label"] is None) or row["label"] == ack["label"], ack
+        assert (pd.isna(row["energy"]) and ack["energy"] is None) or row["energy"] == ack["energy"], ack
 
 
 @pytest.fixture(scope="module")

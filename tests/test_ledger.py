@@ -38,11 +38,11 @@ def test_the_ledger_imports_nothing_of_surrogates_acquisition_or_campaigns():
 def test_books_follow_labels_skips_and_undos_and_a_replay_gives_the_same(pool, tmp_path):
     path = tmp_path / "ledger.jsonl"
     ledger = Ledger(pool, path, seed=3)
-    ledger.add("label", pick(pool, 5), by="human", source="human", label="-4.30")
+    ledger.add("label", pick(pool, 5), by="human", source="human", energy="-4.30")
     ledger.add("skip", pick(pool, 7), by="human", source="human", reason="did not converge")
-    ledger.add("label", pick(pool, 2), by="table", source="table", label=-4.35)
+    ledger.add("label", pick(pool, 2), by="table", source="table", energy=-4.35)
     with pytest.raises(LabelError, match="already has the label"):
-        ledger.add("label", pick(pool, 5), by="human", source="human", label=-4.3)
+        ledger.add("label", pick(pool, 5), by="human", source="human", energy=-4.3)
     with pytest.raises(CampaignError, match="skipped already"):
         ledger.add("skip", pick(pool, 7), by="human", source="human", reason="again")
     row = ledger.undo()
@@ -68,7 +68,7 @@ def test_threads_recording_at_once_get_consecutive_steps_and_the_file_replays(po
         start.wait()
         try:
             for index in range(first, N, n_threads):  # each thread labels candidates of its own
-                ledger.add("label", pick(pool, index), by="thread", source="thread", label=-4.3 - index / 1000)
+                ledger.add("label", pick(pool, index), by="thread", source="thread", energy=-4.3 - index / 1000)
                 if index % 5 == 0:
                     ledger.record_strategy(f"s{index}")
         except Exception as err:  # noqa: BLE001 - reported below
@@ -91,14 +91,14 @@ def test_a_suggestion_made_before_the_latest_event_is_refused_and_nothing_record
     path = tmp_path / "ledger.jsonl"
     ledger = Ledger(pool, path)
     shown = replace(pick(pool, 3, "lcb"), n_events=0)  # what the app showed before step 1
-    ledger.add("label", pick(pool, 5), by="human", source="human", label=-4.3)  # by hand: any state
+    ledger.add("label", pick(pool, 5), by="human", source="human", energy=-4.3)  # by hand: any state
     content = path.read_bytes()
     for kind in ("label", "skip"):
         with pytest.raises(StaleQueryError, match=fr"moved on \(step 1 labelled {pool.ids[5]}\), so "
                                                   f"this {kind} of {pool.ids[3]} is not recorded"):
-            ledger.add(kind, shown, by="human", source="human", label=-4.2, reason="no")
+            ledger.add(kind, shown, by="human", source="human", energy=-4.2, reason="no")
     assert path.read_bytes() == content and ledger.n_labels == 1 and ledger.n_skipped == 0
-    ledger.add("label", replace(shown, n_events=1), by="human", source="human", label=-4.2)
+    ledger.add("label", replace(shown, n_events=1), by="human", source="human", energy=-4.2)
     assert ledger.labelled_indices().tolist() == [5, 3]
 
 
@@ -112,7 +112,7 @@ def test_two_threads_submitting_the_shown_candidate_record_it_once(pool, tmp_pat
         def submit(value):
             start.wait()
             try:
-                outcomes.append(ledger.add("label", shown, by="human", source="human", label=value)["step"])
+                outcomes.append(ledger.add("label", shown, by="human", source="human", energy=value)["step"])
             except StaleQueryError:
                 outcomes.append("stale")
             except LabelError:

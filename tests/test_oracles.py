@@ -27,7 +27,7 @@ def pool(table):
 def test_table_oracle_reads_the_pool_reference(pool):
     oracle = TableOracle()
     answer = oracle.label(pool, 3)
-    assert answer.value == pytest.approx(-4.40 + 3 * 0.30 / 47, abs=1e-12)
+    assert answer.energy == pytest.approx(-4.40 + 3 * 0.30 / 47, abs=1e-12)
     assert answer.source == "table" and not answer.skipped and answer.reason == ""
     assert oracle.name == "table"
 
@@ -41,14 +41,14 @@ def test_table_oracle_refuses_a_missing_energy_and_names_the_candidate(pool):
 
 def test_table_oracle_takes_an_array_a_series_or_a_column(pool):
     values = np.arange(N) * -0.01
-    assert TableOracle(values).label(pool, 4).value == pytest.approx(-0.04)
+    assert TableOracle(values).label(pool, 4).energy == pytest.approx(-0.04)
     series = pd.Series({pool.ids[7]: -3.5, pool.ids[8]: np.inf})
     assert TableOracle(series, name="dft").label(pool, 7) == Label(-3.5, "dft")
     with pytest.raises(OracleRefusal, match=pool.ids[9]):
         TableOracle(series).label(pool, 9)
     with pytest.raises(OracleRefusal, match="finite"):
         TableOracle(series).label(pool, 8)
-    assert TableOracle("min_li_li").label(pool, 0).value == pool.reference["min_li_li"].iloc[0]
+    assert TableOracle("min_li_li").label(pool, 0).energy == pool.reference["min_li_li"].iloc[0]
 
 
 def test_table_oracle_explains_a_table_of_the_wrong_length_or_column(pool):
@@ -66,9 +66,9 @@ def test_chgnet_oracle_gives_chgnets_own_energy_per_atom(pool):
     structure = pool.structure(11)
     expected = float(model.predict_structure(structure)["e"])  # CHGNet's energy per atom
     answer = CHGNetOracle(model=model, cache=False).label(pool, 11)
-    assert answer.value == pytest.approx(expected, abs=1e-5)
+    assert answer.energy == pytest.approx(expected, abs=1e-5)
     assert answer.source.startswith("CHGNet") and not answer.skipped
-    assert -6.0 < answer.value < -3.0  # Li6PS5Cl is near -4.3 eV/atom
+    assert -6.0 < answer.energy < -3.0  # Li6PS5Cl is near -4.3 eV/atom
 
 
 # ---------------------------------------------------------------- what an oracle declares

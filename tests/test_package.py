@@ -6,15 +6,18 @@ its public ``__init__``.
 """
 
 import ast
+import builtins
+import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import almat
 
-PIPELINE = ["errors", "files", "journal", "structures", "orderings", "enumeration", "scoring", "relaxation",
-            "parallel", "clusters", "features", "pool", "pool_build", "surrogates", "acquisition", "screening",
-            "oracles", "labels", "batch_book", "ledger", "batches", "campaign", "dft", "evaluation", "plots", "views", "widget", "notebooks", "cli"]
+PIPELINE = list(almat.PIPELINE)  # the one record of the module order; the tests below check it
 PACKAGE = Path(almat.__file__).parent
 SUBPACKAGES = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
 
@@ -22,6 +25,37 @@ SUBPACKAGES = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
 def test_every_exported_name_resolves():
     for name in almat.__all__:
         assert getattr(almat, name) is not None, name
+
+
+def _type_checking_imports() -> list[tuple[str, str, str | None]]:
+    """(module, name, alias) of each import under ``if TYPE_CHECKING:`` in almat/__init__.py, in order."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    blocks = [node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"]
+    assert len(blocks) == 1
+    assert all(isinstance(node, ast.ImportFrom) for node in blocks[0].body)
+    return [(node.module, alias.name, alias.asname) for node in blocks[0].body for alias in node.names]
+
+
+def test_exports_are_static_imports_in_pipeline_order():
+    # What a type checker reads (the TYPE_CHECKING block) is exactly what almat exports at run time,
+    # each name re-exported explicitly (``X as X``), module by module in pipeline order.
+    imports = _type_checking_imports()
+    assert sorted(name for _, name, _ in imports) == almat.__all__
+    assert all(alias == name for _, name, alias in imports), [i for i in imports if i[1] != i[2]]
+    stages = [module.split(".")[1] for module, _, _ in imports]
+    assert all(module.startswith("almat.") for module, _, _ in imports)
+    assert stages == sorted(stages, key=PIPELINE.index), stages
+    for module, name, _ in imports:
+        assert getattr(importlib.import_module(module), name) is getattr(almat, name), name
+
+
+def test_a_mistyped_name_suggests_the_right_one():
+    with pytest.raises(AttributeError, match=r"no attribute 'count_ordering'; did you mean 'count_orderings'\?"):
+        almat.count_ordering
+    with pytest.raises(AttributeError) as err:
+        almat.zzz_not_there
+    assert "did you mean" not in str(err.value)
+    assert not hasattr(almat, "count_ordering")
 
 
 def _almat_imports(path: Path) -> set[str]:
@@ -103,3 +137,53 @@ def test_loading_a_pool_loads_neither_dask_nor_chgnet():
             "'almat.features', 'almat.parallel') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+#: Built-in exceptions the package may raise by name, and why none of them is a refusal of bad input.
+BUILTIN_RAISES_ALLOWED = {
+    ("__init__.py", "AttributeError"): "the module __getattr__ protocol",
+    ("enumeration/counting.py", "ArithmeticError"): "a broken invariant (a bug), not bad input",
+    ("enumeration/walk.py", "ArithmeticError"): "a broken invariant (a bug), not bad input",
+    ("journal.py", "OSError"): "a short write, caught at once and re-raised as the journal's error",
+}
+
+
+def test_every_deliberate_refusal_is_an_almat_error():
+    """No ``raise ValueError(...)``/``TypeError``/... in the package: refusals derive from AlmatError."""
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                raised = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                if isinstance(raised, ast.Name) and isinstance(getattr(builtins, raised.id, None), type):
+                    found.add((path.relative_to(PACKAGE).as_posix(), raised.id, node.lineno))
+    assert {(path, name) for path, name, _ in found} <= set(BUILTIN_RAISES_ALLOWED), sorted(found)
+
+
+#: Where the number 2.0 may appear in code or messages, and what it is there (not the Li-Li cutoff).
+TWO_ALLOWED = {
+    "structures.py": "MIN_LI_LI itself, the cutoff's one home",
+    "acquisition.py": "the default kappa of the lower confidence bound",
+    "features.py": "the default shell edges of LiLiDistanceFeaturizer, 0-2-3-4-5 Å",
+}
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    return {id(node.body[0].value) for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+
+
+def test_the_li_li_cutoff_has_one_home():
+    """2.0 (Å) is written once, as structures.MIN_LI_LI; code and messages use the constant."""
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        skip = _docstrings(tree)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Constant) or id(node) in skip:
+                continue
+            if (type(node.value) is float and node.value == 2.0) or (
+                    isinstance(node.value, str) and re.search(r"(?<![\d.])2\.0(?![\d])", node.value)):
+                found.add((path.relative_to(PACKAGE).as_posix(), node.lineno))
+    assert {path for path, _ in found} <= set(TWO_ALLOWED), sorted(found)

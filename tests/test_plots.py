@@ -149,12 +149,12 @@ def test_best_so_far_is_the_running_minimum():
 
 
 def test_best_so_far_from_history_skips_unlabelled_rows():
-    history = pd.DataFrame({"label": [-4.0, np.nan, -4.3, -4.1]})
+    history = pd.DataFrame({"energy": [-4.0, np.nan, -4.3, -4.1]})
     x, y = plot_best_so_far(history).lines[0].get_data()
     assert list(x) == [1, 2, 3]
     assert np.allclose(y, [-4.0, -4.3, -4.3])
-    with pytest.raises(PlotInputError, match="label"):
-        plot_best_so_far(pd.DataFrame({"energy": [1.0]}))
+    with pytest.raises(PlotInputError, match="energy"):
+        plot_best_so_far(pd.DataFrame({"label": [1.0]}))  # the column's name before format 5
 
 
 def test_best_so_far_without_labels():
@@ -184,7 +184,7 @@ def visible_texts(fig) -> list[Text]:
 
 def test_every_text_is_large_enough_for_a_projector(pool):
     df = pd.DataFrame([(s, seed, n, float(n)) for s in ("random", "greedy") for seed in range(2)
-                       for n in (1, 2, 3)], columns=["strategy", "seed", "n_labels", "regret"])
+                       for n in (1, 2, 3)], columns=["strategy", "seed", "n_labels", "regret_meV"])
     axes = [plot_structure(pool, index=0), plot_best_so_far([-4.0, -4.1], reference_min=-4.2),
             plot_best_so_far([]), plot_parity([-4.0, -4.1], [-4.0, -4.05], labelled=[True, False]),
             plot_parity([], []), plot_strategy_curves(df)]
@@ -225,7 +225,7 @@ def test_strategy_curves_median_per_strategy():
     rows = [("random", s, n, v) for s, vals in enumerate([[30, 20], [10, 10], [20, 0]])
             for n, v in zip((1, 2), vals)]
     rows += [("lcb", s, n, v) for s, vals in enumerate([[5, 0], [3, 0]]) for n, v in zip((1, 2), vals)]
-    df = pd.DataFrame(rows, columns=["strategy", "seed", "n_labels", "regret"])
+    df = pd.DataFrame(rows, columns=["strategy", "seed", "n_labels", "regret_meV"])
     ax = plot_strategy_curves(df)
     medians = {ln.get_label(): ln.get_ydata() for ln in ax.lines}
     assert np.allclose(medians["random"], [20, 10])  # medians of (30, 10, 20) and (20, 10, 0)
@@ -236,7 +236,7 @@ def test_strategy_curves_median_per_strategy():
 
 def test_strategy_curves_missing_column():
     with pytest.raises(PlotInputError, match="n_labels"):
-        plot_strategy_curves(pd.DataFrame({"strategy": ["a"], "regret": [1.0]}))
+        plot_strategy_curves(pd.DataFrame({"strategy": ["a"], "regret_meV": [1.0]}))
 
 
 def test_parity_tells_labelled_points_apart():
@@ -261,7 +261,7 @@ def test_strategies_have_distinct_colours_styles_and_markers():
     colours, styles, markers = zip(*STRATEGY_STYLES.values())
     assert len(set(colours)) == len(set(map(str, styles))) == len(set(markers)) == len(STRATEGY_STYLES)
     rows = [(s, 0, n, 10.0 - n) for s in STRATEGY_STYLES for n in range(1, 11)]
-    ax = plot_strategy_curves(pd.DataFrame(rows, columns=["strategy", "seed", "n_labels", "regret"]))
+    ax = plot_strategy_curves(pd.DataFrame(rows, columns=["strategy", "seed", "n_labels", "regret_meV"]))
     medians = {ln.get_label(): ln for ln in ax.lines if not ln.get_label().startswith("_")}
     for name, (colour, _, marker) in STRATEGY_STYLES.items():
         assert to_rgba(medians[name].get_color()) == to_rgba(colour)
@@ -273,7 +273,7 @@ def test_greedy_stays_visible_under_identical_ei_and_lcb_curves():
     rows = [(s, seed, n, 20.0 / n + seed) for s in ("greedy", "ei", "lcb") for seed in range(3)
             for n in range(1, 21)]
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=100)
-    plot_strategy_curves(pd.DataFrame(rows, columns=["strategy", "seed", "n_labels", "regret"]), ax)
+    plot_strategy_curves(pd.DataFrame(rows, columns=["strategy", "seed", "n_labels", "regret_meV"]), ax)
     legend = ax.get_legend()
     legend.remove()  # count only the curves' own pixels
     image = _rendered(fig)
@@ -287,7 +287,7 @@ def test_overlapping_bands_stay_light():
     rows = [(s, seed, n, 10.0 * seed) for s in STRATEGY_STYLES for seed in range(5)
             for n in range(1, 11)]
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=100)
-    plot_strategy_curves(pd.DataFrame(rows, columns=["strategy", "seed", "n_labels", "regret"]), ax)
+    plot_strategy_curves(pd.DataFrame(rows, columns=["strategy", "seed", "n_labels", "regret_meV"]), ax)
     ax.get_legend().remove()
     image = _rendered(fig)
     # a point inside both bands (between the quartiles 10 and 30), away from every line

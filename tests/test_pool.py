@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import almat
-from almat.pool import POOL_DIR, PoolError, load_pool
+from almat.pool import POOL_DIR, PoolError, load_pool, save_pool
 from almat.pool_build import BuildError, build_pool, shortest_distances
 from almat.relaxation import relax_structure
 from almat.scoring import load_chgnet
@@ -100,6 +100,20 @@ def test_screening_set_holds_allowed_size_3_orderings_with_cheap_energies(half):
     assert screen.reference["energy_per_atom"].isna().all()
     assert np.isfinite(screen.reference["unrelaxed_energy_per_atom"]).all()
     assert almat.count_orderings(half, 3, 3, min_distance=2.0) == 47340
+
+
+def test_pool_files_with_the_occupations_table_under_its_old_name_still_load(pool, tmp_path):
+    # The shipped .npz files name the occupations table "labels"; a pool saved now names it
+    # "occupations". Both load to the same table, with the same fingerprint.
+    with np.load(POOL_DIR / "li6ps5cl.npz") as shipped:
+        assert "labels" in shipped.files and "occupations" not in shipped.files
+    save_pool(pool, tmp_path)
+    with np.load(tmp_path / "li6ps5cl.npz") as saved:
+        assert "occupations" in saved.files and "labels" not in saved.files
+        assert np.array_equal(saved["occupations"], pool.orderings.occupations)
+    again = load_pool("li6ps5cl", tmp_path)
+    assert again.fingerprint == pool.fingerprint
+    assert json.loads((POOL_DIR / "li6ps5cl.json").read_text())["fingerprint"] == pool.fingerprint
 
 
 def test_unknown_pool_names_the_known_ones():

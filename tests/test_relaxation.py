@@ -177,7 +177,7 @@ def test_relaxed_oracle_caches_across_sessions_and_refuses_unconverged(allowed, 
     cache = tmp_path / "cache.jsonl"
     label = RelaxedCHGNetOracle(cache=cache).label(pool, 2)
     direct = relax_structure(pool.structure(2))
-    assert abs(label.value - direct.energy_per_atom) < 1e-6
+    assert abs(label.energy - direct.energy_per_atom) < 1e-6
     # A new process (a restarted kernel) answers from the file without relaxing.
     code = textwrap.dedent(f"""
         import almat, numpy as np
@@ -190,10 +190,10 @@ def test_relaxed_oracle_caches_across_sessions_and_refuses_unconverged(allowed, 
         half = almat.set_occupancy(almat.load_parent(), 0.5)
         t = almat.enumerate_table(half, 1, 1)
         pool = make_pool(t.subset(np.flatnonzero(shortest_distances(t) >= 2.0)))
-        print(repr(RelaxedCHGNetOracle(cache={str(cache)!r}).label(pool, 2).value))
+        print(repr(RelaxedCHGNetOracle(cache={str(cache)!r}).label(pool, 2).energy))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert float(out.stdout.strip().splitlines()[-1]) == label.value
+    assert float(out.stdout.strip().splitlines()[-1]) == label.energy
     with pytest.raises(OracleRefusal, match="did not reach fmax"):
         RelaxedCHGNetOracle(RelaxSettings(steps=2), cache=None).label(pool, 3)
 

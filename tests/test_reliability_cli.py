@@ -166,11 +166,22 @@ def test_full_disk_leaves_the_earlier_run_intact(tmp_path, capsys, monkeypatch):
     assert files_in(out) == before  # no staging folder, no half-written file, old results whole
 
 
-def test_no_traceback_from_the_real_command(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "almat.cli", "enumerate", "--occupancy", "1e-9",
-                          "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 2
-    assert run.stderr.count("\n") == 1 and run.stderr.startswith("almat enumerate: "), run.stderr
+@pytest.mark.parametrize("argv,words", [
+    (["enumerate", "--occupancy", "1e-9"], ["no atom"]),
+    (["enumerate", "--min-distance", "nan"], ["min_distance", "nan"]),
+    (["enumerate", "--max-cell-size", "0"], ["Cell sizes", "0"]),
+    (["build-pool", "--workers", "0"], ["--workers", "not 0"]),
+    (["build-pool", "--fmax", "-1"], ["fmax", "-1"]),
+    (["export-dft", "--top", "0"], ["positive", "0"]),
+])
+def test_no_traceback_from_the_real_command(tmp_path, argv, words):
+    # The installed entry point, in its own process: a refusal is one line on stderr, exit status 2.
+    run = subprocess.run([sys.executable, "-m", "almat.cli", *argv, "--out", str(tmp_path / "o")],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith(f"almat {argv[0]}: "), run.stderr
+    assert all(word in run.stderr for word in words), run.stderr
+    assert not (tmp_path / "o").exists()
 
 
 # ---------------------------------------------------------------- score

@@ -55,7 +55,7 @@ def test_earlier_fingerprints_are_those_of_the_shipped_tables(name):
     o = pool.orderings
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(o.hnfs[o.hnf_index]).astype(np.int64).tobytes())
-    h.update(np.ascontiguousarray(o.labels).astype(np.int8).tobytes())
+    h.update(np.ascontiguousarray(o.occupations).astype(np.int8).tobytes())
     assert EARLIER_FINGERPRINTS[pool.fingerprint] == (h.hexdigest()[:16],)
     assert pool.accepted_fingerprints == (pool.fingerprint, h.hexdigest()[:16])
     assert pool.subset(range(10)).accepted_fingerprints == (pool.subset(range(10)).fingerprint,)
@@ -75,7 +75,7 @@ def test_round_trip_keeps_the_fingerprint_and_the_bytes(shipped, tmp_path):
 def _changed(pool: Pool, part: str) -> Pool:
     """``pool`` with one part of its definition changed, everything else as it was."""
     o, ref = pool.orderings, pool.reference.copy()
-    parent, sites, species, hnfs, index, labels = o.parent, o.sites, o.species, o.hnfs, o.hnf_index, o.labels
+    parent, sites, species, hnfs, index, occupations = o.parent, o.sites, o.species, o.hnfs, o.hnf_index, o.occupations
     if part == "parent":
         parent = parent.copy()
         parent.translate_sites([0], [1e-3, 0, 0])
@@ -85,14 +85,14 @@ def _changed(pool: Pool, part: str) -> Pool:
         sites = sites[::-1].copy()
     elif part == "hnfs":
         hnfs = np.concatenate([hnfs, hnfs[:1]])  # one more HNF, used by no row
-    elif part == "hnf_index":  # two cell-size-2 rows swap supercells, their labels stay
+    elif part == "hnf_index":  # two cell-size-2 rows swap supercells, their occupations stay
         index = index.copy()
         two = np.flatnonzero(index != index[-1])[-1]
         index[[two, -1]] = index[[-1, two]]
-        ref["cell_size"] = Orderings(parent, sites, species, hnfs, index, labels).cell_sizes
-    elif part == "labels":
-        labels = labels.copy()
-        labels[[-1, -2]] = labels[[-2, -1]]
+        ref["cell_size"] = Orderings(parent, sites, species, hnfs, index, occupations).cell_sizes
+    elif part == "occupations":
+        occupations = occupations.copy()
+        occupations[[-1, -2]] = occupations[[-2, -1]]
     elif part == "ids":
         ref.index = pd.Index([f"x{i}" for i in range(len(ref))], name="id")
     elif part == "energy order":
@@ -103,10 +103,10 @@ def _changed(pool: Pool, part: str) -> Pool:
         ref = ref[list(reversed(ref.columns))]
     elif part == "extra column":
         ref["note"] = 0
-    return Pool(pool.name, Orderings(parent, sites, species, hnfs, index, labels), ref)
+    return Pool(pool.name, Orderings(parent, sites, species, hnfs, index, occupations), ref)
 
 
-@pytest.mark.parametrize("part", ["parent", "species", "sites", "hnfs", "hnf_index", "labels", "ids",
+@pytest.mark.parametrize("part", ["parent", "species", "sites", "hnfs", "hnf_index", "occupations", "ids",
                                   "energy order", "one energy", "column order", "extra column"])
 def test_the_fingerprint_covers_every_part_of_the_pool(shipped, part):
     small = shipped.subset(np.r_[0:4, 100:110], name="small")

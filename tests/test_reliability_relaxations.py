@@ -224,7 +224,7 @@ def test_the_cache_is_keyed_by_candidate_and_read_once_per_session(tmp_path, poo
     real_read = RelaxationsJournal.read
     monkeypatch.setattr(RelaxationsJournal, "read", lambda self, *a, **k: reads.append(1) or real_read(self, *a, **k))
     oracle = RelaxedCHGNetOracle(cache=tmp_path / "cache.jsonl")
-    values = [oracle.label(pool, i).value for i in (3, 5, 3, 7)]
+    values = [oracle.label(pool, i).energy for i in (3, 5, 3, 7)]
     assert len(reads) == 1 and values[0] == values[2]
     lines = (tmp_path / "cache.jsonl").read_text().splitlines()
     header = json.loads(lines[0])
@@ -232,7 +232,7 @@ def test_the_cache_is_keyed_by_candidate_and_read_once_per_session(tmp_path, poo
     assert header["parent"] == parent_fingerprint(pool) and header["chgnet"] == chgnet_version()
     monkeypatch.setattr(almat.relaxation, "relax_structure", refuse_to_relax)
     again = RelaxedCHGNetOracle(cache=tmp_path / "cache.jsonl")  # a restarted kernel
-    assert again.label(pool, 5).value == values[1]
+    assert again.label(pool, 5).energy == values[1]
 
 
 def test_other_settings_in_the_same_folder_get_their_own_file(tmp_path, pool, relaxing, monkeypatch):

@@ -10,7 +10,6 @@ from almat.structures import (
     OccupancyError,
     StructureFileError,
     build_parent,
-    required_cell_size,
 )
 
 
@@ -58,14 +57,6 @@ def test_set_occupancy_on_an_ordered_structure_says_so():
     ordered = Structure([[3, 0, 0], [0, 3, 0], [0, 0, 3]], ["Na"], [[0, 0, 0]])
     with pytest.raises(OccupancyError, match="already ordered"):
         almat.set_occupancy(ordered, 0.5)
-
-
-def test_required_cell_size_by_hand(parent, half):
-    # 0.56 * 12 = 6.72 = 168/25, so 25 cells; 0.5 * 12 = 6 fits one cell.
-    assert required_cell_size(parent) == 25
-    assert required_cell_size(half) == 1
-    third = almat.set_occupancy(parent, 0.125)  # 1.5 Li per cell -> 2 cells
-    assert required_cell_size(third) == 2
 
 
 def test_occupancy_056_error_names_site_occupancy_and_cell_size(parent):

@@ -268,7 +268,7 @@ def test_map_of_a_campaign(pool, tmp_path):
     assert list(np.flatnonzero(status == "skipped")) == list(campaign.skipped["index"])
     assert list(np.flatnonzero(status == "next")) == [campaign.suggest().index]
     mu, sigma = campaign.predict()
-    best = campaign.labelled["label"].min()
+    best = campaign.labelled["energy"].min()
     assert np.allclose(props["μ"]["values"], 1000 * (mu - best), atol=1e-3)
     assert np.allclose(props["σ"]["values"], 1000 * sigma, atol=1e-3)
     data = json.loads(views.show_pool(pool, campaign).value)

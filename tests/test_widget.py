@@ -80,11 +80,11 @@ def shown_id(app):
 
 
 def last_message(app):
-    return app.message_texts()[-1]
+    return app.ui.message_texts()[-1]
 
 
 def last_is_error(app):
-    return app.last_message_is_error()
+    return app.ui.last_level() == "error"
 
 
 def assert_click_records_one_line(app, path):
@@ -104,7 +104,7 @@ def test_compute_button_records_the_shown_candidate(app, path, pool):
     assert saved(path) == []
     event = assert_click_records_one_line(app, path)
     # the value is the toy table's, looked up here by id
-    assert event["label"] == pytest.approx(pool.reference.loc[event["id"], "energy_per_atom"])
+    assert event["energy"] == pytest.approx(pool.reference.loc[event["id"], "energy_per_atom"])
     assert event["labelled_by"] == "table"
     assert app.ui.status.value.startswith("<span>labelled 1 / 10")
     assert app.ui.progress.value == 1 and app.ui.progress.max == BUDGET
@@ -124,7 +124,7 @@ def test_submit_button_records_the_typed_value(app, path):
     app.ui.submit_button.click()
     (event,) = saved(path)
     assert event["type"] == "label" and event["id"] == shown
-    assert event["label"] == -4.0512 and event["labelled_by"] == "human"
+    assert event["energy"] == -4.0512 and event["labelled_by"] == "human"
     assert app.ui.value_text.value == ""
     assert "-4.0512 eV/atom" in last_message(app)
     assert "labelled 1 / 10" in app.ui.status.value
@@ -408,7 +408,7 @@ def test_compute_with_chgnet(pool, path):
     assert app.ui.compute_button.description == "Compute with CHGNet"
     event = assert_click_records_one_line(app, path)
     expected = load_chgnet().predict_structure(pool.structure(event["index"]))["e"]
-    assert event["label"] == pytest.approx(float(expected), abs=1e-5)
+    assert event["energy"] == pytest.approx(float(expected), abs=1e-5)
     assert event["labelled_by"] == "chgnet"
 
 
@@ -421,7 +421,7 @@ def test_pool_without_reference_energies(table, path):
     for text in ("-4.08", "-4.09", "-4.07"):
         app.ui.value_text.value = text
         app.ui.submit_button.click()
-    assert [e["label"] for e in saved(path)[1:]] == [-4.08, -4.09, -4.07]
+    assert [e["energy"] for e in saved(path)[1:]] == [-4.08, -4.09, -4.07]
     assert "<img" in app.ui.best_image.value and "labelled 3 / 5" in app.ui.status.value
 
 
@@ -436,7 +436,7 @@ def test_enter_in_the_energy_box_submits(app, path):
     app.ui.value_text.value = "-4.0512"
     press_enter(app.ui.value_text)
     (event,) = saved(path)
-    assert (event["id"], event["label"], event["labelled_by"]) == (shown, -4.0512, "human")
+    assert (event["id"], event["energy"], event["labelled_by"]) == (shown, -4.0512, "human")
     assert app.ui.value_text.value == ""
 
 
@@ -497,7 +497,7 @@ def test_messages_wrap_between_words_and_mark_errors(app):
     assert "word-break:normal" in app.ui.messages.value and "almat-error" in app.ui.messages.value
     assert "break-all" not in app.ui.messages.value
     app.skip("no time")
-    assert app.ui.messages.value.count("almat-error") == 1 and not app.last_message_is_error()
+    assert app.ui.messages.value.count("almat-error") == 1 and not last_is_error(app)
 
 
 def test_without_labels_the_plots_show_no_empty_axes(app):
@@ -736,7 +736,7 @@ def test_a_label_many_sigma_from_mu_asks_for_a_second_submit(pool, path):
     assert app.ui.last_level() == "check" and "almat-check" in app.ui.messages.value
     assert app.shown == q and not last_is_error(app)
     second = app.submit(str(far))
-    assert second.ok and saved(path)[-1]["label"] == far and saved(path)[-1]["id"] == q.id
+    assert second.ok and saved(path)[-1]["energy"] == far and saved(path)[-1]["id"] == q.id
 
 
 def test_another_value_or_another_candidate_asks_again(pool, path):
@@ -772,7 +772,7 @@ def test_what_the_app_shows_is_what_the_lessons_code_looks_up(pool, path):
     assert pool.ids[q.index] == q.id
     app.compute()
     last = app.campaign.labelled.iloc[-1]  # how episode 6 compares a label with the table
-    assert last["id"] == q.id and pool.energies[last["index"]] == pytest.approx(last["label"])
+    assert last["id"] == q.id and pool.energies[last["index"]] == pytest.approx(last["energy"])
 
 
 def test_a_resumed_strategy_change_is_said_in_the_app_not_warned(pool, path, capsys):
@@ -782,5 +782,5 @@ def test_a_resumed_strategy_change_is_said_in_the_app_not_warned(pool, path, cap
         app = new_app(pool, path)  # strategy="lcb" again, as the cell says
     note = app.campaign.note
     assert app.campaign.strategy == "greedy" and note.startswith("labels.jsonl was last labelled")
-    assert app.message_texts() == [note] and not last_is_error(app)
+    assert app.ui.message_texts() == [note] and not last_is_error(app)
     assert str(path.parent) not in note and capsys.readouterr().out == note + "\n"

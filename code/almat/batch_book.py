@@ -98,7 +98,7 @@ class BatchBook:
         ends = [b["after_step"] for b in self.events[1:]] + [n_events]
         rows = []
         for batch, end in zip(self.events, ends):
-            labels = labelled.loc[labelled["step"] <= end, "label"]
+            labels = labelled.loc[labelled["step"] <= end, "energy"]
             rows.append({"batch": batch["batch"], "n_labels": len(labels),
                          "best": labels.min() if len(labels) else np.nan})
         return pd.DataFrame(rows, columns=["batch", "n_labels", "best"])

@@ -215,7 +215,7 @@ class Campaign(BatchMixin):
     # ----------------------------------------------------------------- state
     def __repr__(self) -> str:
         best = self.best()
-        found = "" if best is None else f", best {best['label']:.4f} eV/atom ({best['id']})"
+        found = "" if best is None else f", best {best['energy']:.4f} eV/atom ({best['id']})"
         return (f"<Campaign on {self.pool.name!r}: {self.n_labels} labels, {self.ledger.n_skipped} "
                 f"skipped, strategy {self.strategy!r}{found}>")
 
@@ -409,7 +409,7 @@ class Campaign(BatchMixin):
         name = self.oracle.name
         if answer.skipped:
             return self.ledger.add("skip", query, by=name, source=answer.source, reason=answer.reason)
-        return self.ledger.add("label", query, by=name, source=answer.source, label=answer.value)
+        return self.ledger.add("label", query, by=name, source=answer.source, energy=answer.energy)
 
     def run(self, n: int) -> pd.DataFrame:
         """Do up to ``n`` steps, fewer if the budget or the pool runs out; returns their history rows."""
@@ -446,7 +446,7 @@ class Campaign(BatchMixin):
             ``query`` was suggested before the latest event. Nothing is recorded.
         """
         return self.ledger.add("label", self._target(index, query), by=str(source), source=str(source),
-                               label=value)
+                               energy=value)
 
     def skip(self, reason: str, index: int | None = None, source: str = "human",
              query: Query | None = None) -> pd.Series:

@@ -206,7 +206,7 @@ def _cmd_enumerate(args: argparse.Namespace) -> int:
                f"{args.min_distance:g} Å apart (periodic images included)")
         raise NoOrderingsError(
             f"No ordering of {source} at cell sizes {args.min_cell_size} to {args.max_cell_size} {why}, so "
-            "nothing was written. Use a smaller --min-distance (2.0 separates Li6PS5Cl's 48h pairs) or "
+            f"nothing was written. Use a smaller --min-distance ({MIN_LI_LI} separates Li6PS5Cl's 48h pairs) or "
             "other cell sizes."
         )
     _write_orderings(out, structures, args.format, previous)
@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--min-cell-size", type=int, default=1)
     e.add_argument("--backend", default="auto", choices=BACKENDS)
     e.add_argument("--min-distance", type=float, default=None, metavar="ANGSTROM",
-                   help="no two atoms on disordered sites closer than this (e.g. 2.0 for Li6PS5Cl)")
+                   help=f"no two atoms on disordered sites closer than this (e.g. {MIN_LI_LI} for Li6PS5Cl)")
     e.add_argument("--sort-by", default=None, choices=["ewald"])
     e.add_argument("--limit", type=int, default=DEFAULT_LIMIT)
     e.add_argument("--format", default="cif", choices=["cif", "json"])

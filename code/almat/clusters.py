@@ -285,7 +285,7 @@ def _icet_order(a: tuple[Orbit, tuple[int, ...]], b: tuple[Orbit, tuple[int, ...
 
 
 def point_functions(species: Sequence[Sequence[str]]) -> np.ndarray:
-    """Point function ``φ_j(label)`` of each binary disordered site, shape ``(d, 2)``.
+    """Point function ``φ_j(occupation)`` of each binary disordered site, shape ``(d, 2)``.
 
     icet's basis for two species: ``φ(σ) = -cos(π σ)``, with ``σ`` the rank of
     the species by atomic number (a vacancy counts as 0). So the species of
@@ -295,7 +295,7 @@ def point_functions(species: Sequence[Sequence[str]]) -> np.ndarray:
     Parameters
     ----------
     species
-        Species per disordered site, in label order (``disorder_of(parent)[1]``).
+        Species per disordered site, in occupation order (``disorder_of(parent)[1]``).
     """
     phi = np.empty((len(species), 2))
     for j, names in enumerate(species):

@@ -110,7 +110,7 @@ def best_candidates(pool: Pool, k: int, labels: str | Path | None = None) -> pd.
         with warnings.catch_warnings():  # the seed matters to a campaign that goes on, not here
             warnings.filterwarnings("ignore", message=".*was started with seed")
             labelled = Ledger(pool, path).labelled
-        found = labelled.rename(columns={"label": "energy_per_atom"})[
+        found = labelled.rename(columns={"energy": "energy_per_atom"})[
             ["index", "id", "energy_per_atom", "labelled_by"]]
         where = f"the labels file '{path}' holds no labels yet"
     if found.empty:

@@ -103,10 +103,10 @@ def labels_to_minimum(campaign: Campaign, reference: Reference | None = None) ->
 
 
 def _curve(name: str, seed: int, labels: np.ndarray, lowest: float) -> pd.DataFrame:
-    """Curve of labels given in order: ``strategy, seed, n_labels, label, best, regret``."""
+    """Curve of labels given in order: ``strategy, seed, n_labels, energy, best, regret_meV``."""
     best = np.minimum.accumulate(labels)
     return pd.DataFrame({"strategy": name, "seed": seed, "n_labels": np.arange(1, len(labels) + 1),
-                         "label": labels, "best": best, "regret": 1000 * (best - lowest)})
+                         "energy": labels, "best": best, "regret_meV": 1000 * (best - lowest)})
 
 
 #: The cheap rankings an expensive campaign must beat: label in the order of a cheap energy.
@@ -232,18 +232,18 @@ def summarize(curves: pd.DataFrame, energies: Sequence[float], tolerance: float 
         Columns ``to_minimum``, ``to_near``, ``to_top``, ``daf`` (medians; a run
         that never got there counts as its budget plus one), ``found`` (runs
         that reached the minimum / runs) and, where the curves have it,
-        ``mae_at`` (meV/atom at ``at`` labels).
+        ``mae_meV_at`` (the MAE in meV/atom at ``at`` labels).
     """
     goals = Goals.of(energies, tolerance, top)
     rows = []
     for (name, seed), run in curves.groupby(["strategy", "seed"], sort=False):
-        labels = run.sort_values("n_labels")["label"].to_numpy()
+        labels = run.sort_values("n_labels")["energy"].to_numpy()
         m = discovery_metrics(labels, goals, of_top, at)
         row = {"strategy": name, "seed": seed,
                **{k: (len(labels) + 1 if v is None else v) for k, v in m.items()},
                "found": m["to_minimum"] is not None}
-        if "mae" in run.columns:
-            row["mae_at"] = float(run.loc[run["n_labels"] == at, "mae"].iloc[0]) if (
+        if "mae_meV" in run.columns:
+            row["mae_meV_at"] = float(run.loc[run["n_labels"] == at, "mae_meV"].iloc[0]) if (
                 run["n_labels"] == at).any() else float("nan")
         rows.append(row)
     per_run = pd.DataFrame(rows)
@@ -251,7 +251,7 @@ def summarize(curves: pd.DataFrame, energies: Sequence[float], tolerance: float 
         to_minimum=("to_minimum", "median"), to_near=("to_near", "median"),
         to_top=("to_top", "median"), daf=("daf", "median"),
         found=("found", lambda f: f"{int(f.sum())}/{len(f)}"),
-        **({"mae_at": ("mae_at", "median")} if "mae_at" in per_run else {}))
+        **({"mae_meV_at": ("mae_meV_at", "median")} if "mae_meV_at" in per_run else {}))
     if random:
         table.loc["random (expected)"] = {**random_expectation(goals, of_top), "found": "-"}
     return table
@@ -277,10 +277,10 @@ def run_until(campaign: Campaign, target: float = -math.inf) -> np.ndarray:
 
     Returns the labels that count, in the order they were given (eV/atom).
     """
-    labels = campaign.labelled["label"].to_numpy(dtype=float)
+    labels = campaign.labelled["energy"].to_numpy(dtype=float)
     while not campaign.done and not (labels <= target + 1e-12).any():
         campaign.step()
-        labels = campaign.labelled["label"].to_numpy(dtype=float)
+        labels = campaign.labelled["energy"].to_numpy(dtype=float)
     return labels
 
 
@@ -329,9 +329,10 @@ def compare_strategies(pool: Pool, strategies: Sequence[str | Callable | Strateg
     Returns
     -------
     pandas.DataFrame
-        Columns ``strategy``, ``seed``, ``n_labels``, ``best`` (lowest label so far,
-        eV/atom), ``regret`` (``best`` minus the pool's lowest energy, meV/atom) and,
-        with ``mae=True``, ``mae`` (meV/atom).
+        Columns ``strategy``, ``seed``, ``n_labels``, ``energy`` (the label given,
+        eV/atom), ``best`` (lowest label so far, eV/atom), ``regret_meV`` (``best``
+        minus the pool's lowest energy, meV/atom: 1000 × :func:`regret`) and, with
+        ``mae=True``, ``mae_meV`` (meV/atom: 1000 × :func:`mae`).
     """
     if features is None:
         features = as_featurizer(featurizer or ClusterVectorFeaturizer(pool.orderings.parent)).transform(pool)
@@ -351,9 +352,9 @@ def compare_strategies(pool: Pool, strategies: Sequence[str | Callable | Strateg
                 if mae:
                     errors.append((campaign.n_labels,
                                    1000 * _mean_absolute_error(campaign.predict()[0], pool.energies)))
-            curve = _curve(campaign.strategy, seed, campaign.labelled["label"].to_numpy(), lowest)
+            curve = _curve(campaign.strategy, seed, campaign.labelled["energy"].to_numpy(), lowest)
             if mae:
-                curve["mae"] = curve["n_labels"].map(dict(errors))
+                curve["mae_meV"] = curve["n_labels"].map(dict(errors))
             curves.append(curve)
     if baselines:
         curves.append(baseline_curves(pool, baselines))

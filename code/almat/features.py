@@ -12,7 +12,7 @@ Two featurizers are provided, and :func:`as_featurizer` wraps a plain
 function so that a learner can bring their own:
 
 * :class:`ClusterVectorFeaturizer`: cluster correlations of a cluster
-  expansion (orbits from :mod:`almat.clusters`), computed straight from the label table.
+  expansion (orbits from :mod:`almat.clusters`), computed straight from the occupation table.
 * :class:`LiLiDistanceFeaturizer`: a physical descriptor, the number of Li-Li
   pairs in distance shells and the shortest Li-Li distance.
 """
@@ -246,7 +246,7 @@ class ClusterVectorFeaturizer:
         """Per cluster order: supercell column tuples ``(U, order)`` and their weights ``(k, U)``.
 
         Every cluster of every orbit is placed at every translation of the
-        supercell and its sites mapped to label columns; identical column
+        supercell and its sites mapped to occupation columns; identical column
         tuples are merged. Weight ``[u, a]`` counts how often tuple ``u`` occurs
         in orbit ``a`` (stored transposed); dividing by the orbit's cluster count gives the average.
         """
@@ -282,7 +282,7 @@ class ClusterVectorFeaturizer:
         x
             An :class:`Orderings` table or a pool with ``.orderings``.
         method
-            ``"fast"``: vectorised NumPy straight from the labels (binary sites
+            ``"fast"``: vectorised NumPy straight from the occupations (binary sites
             only; about 1 s per 100,000 cell-size-2 orderings here).
             ``"icet"``: build each structure and call icet's
             ``get_cluster_vector`` (any number of species, some 100 times
@@ -339,15 +339,15 @@ class ClusterVectorFeaturizer:
             step = max(1, _BLOCK // max(len(cols) for cols, _ in tables))
             for start in range(0, len(rows), step):
                 chunk = rows[start: start + step]
-                labels = orderings.labels[chunk, :width]
-                if labels.min() < 0 or labels.max() > 1:
-                    bad = chunk[np.flatnonzero(((labels < 0) | (labels > 1)).any(axis=1))[0]]
+                occupations = orderings.occupations[chunk, :width]
+                if occupations.min() < 0 or occupations.max() > 1:
+                    bad = chunk[np.flatnonzero(((occupations < 0) | (occupations > 1)).any(axis=1))[0]]
                     raise FeaturizerError(
-                        f"Ordering {bad} has labels outside 0/1 in its {width} used columns "
-                        f"({orderings.labels[bad, :width].tolist()}); a table of Li/vacancy orderings "
+                        f"Ordering {bad} has occupations outside 0/1 in its {width} used columns "
+                        f"({orderings.occupations[bad, :width].tolist()}); a table of Li/vacancy orderings "
                         "holds 0 (first species) or 1 (second species, e.g. vacancy) in each used column."
                     )
-                spins = np.where(labels.T == 0, phi[:, :1], phi[:, 1:])  # (width, rows)
+                spins = np.where(occupations.T == 0, phi[:, :1], phi[:, 1:])  # (width, rows)
                 acc = np.zeros((len(self.orbits), len(chunk)))
                 for cols, weights in tables:
                     prod = spins[cols[:, 0]]
@@ -363,7 +363,7 @@ class LiLiDistanceFeaturizer:
 
     A physical descriptor to set against cluster vectors: Li+ ions repel, so
     orderings that put Li on both ends of the short 1.81 Å 48h pair should be
-    high in energy. Computed from the label table by placing every Li-Li
+    high in energy. Computed from the occupation table by placing every Li-Li
     neighbour pair of the parent (within the outer shell edge, periodic
     images included) in each supercell.
 
@@ -448,7 +448,7 @@ class LiLiDistanceFeaturizer:
             step = max(1, _BLOCK // max(len(cols), 1))
             for start in range(0, len(rows), step):
                 chunk = rows[start: start + step]
-                occupied = (orderings.labels[chunk, :width] != vacancy).T  # (width, rows)
+                occupied = (orderings.occupations[chunk, :width] != vacancy).T  # (width, rows)
                 both = occupied[cols[:, 0]] & occupied[cols[:, 1]]  # (pairs, rows)
                 # Pairs are sorted by distance, so each shell is a contiguous block of rows.
                 padded = np.concatenate([both, np.zeros((1, len(chunk)), dtype=bool)])

@@ -11,7 +11,8 @@ the strategy; each further line is one event of the :class:`~almat.ledger.Ledger
 :class:`~almat.journal.Journal`: locked while it is created, read or appended
 to, a line appended only when the file holds exactly what this campaign last
 saw (a second kernel on the file is refused), and acknowledged only once it
-is fsync'ed. Files of formats 1 and 2, written before checksums, still replay.
+is fsync'ed. Files of formats 1 and 2, written before checksums, still replay, and
+those of formats before 5 have each event's ``label`` read as its ``energy``.
 """
 
 from __future__ import annotations
@@ -34,13 +35,15 @@ if TYPE_CHECKING:
     from almat.pool import Pool
 
 #: Version of the labels file layout, written in its header (2 added ``strategy`` lines, 3 the
-#: journal's ``kind`` and checksums, 4 ``batch`` lines).
-FILE_FORMAT = 4
+#: journal's ``kind`` and checksums, 4 ``batch`` lines, 5 an event's energy under ``energy``).
+FILE_FORMAT = 5
+#: The first format whose events name their energy ``energy``; earlier ones named it ``label``.
+ENERGY_FORMAT = 5
 #: Environment variable naming the folder that :func:`labels_file` uses.
 LABELS_DIR_VARIABLE = "ALMAT_LABELS_DIR"
 #: Columns of :attr:`almat.ledger.Ledger.history`.
 HISTORY_COLUMNS = ["step", "event", "index", "id", "cell_size", "strategy", "mu", "sigma",
-                   "label", "labelled_by", "source", "reason", "undoes", "time"]
+                   "energy", "labelled_by", "source", "reason", "undoes", "time"]
 #: What a ``batch`` line keeps of each pick: the fields of a :class:`~almat.ledger.Query`
 #: but its binding (``n_events``, ``batch``).
 PICK_FIELDS = ("index", "id", "cell_size", "strategy", "mu", "sigma", "reason")
@@ -154,7 +157,7 @@ def history_frame(events: list[dict]) -> pd.DataFrame:
     """History table of event lines (the file's ``type`` becomes the ``event`` column; columns :data:`HISTORY_COLUMNS`)."""
     rows = [{("event" if k == "type" else k): v for k, v in e.items()} for e in events]
     frame = pd.DataFrame(rows, columns=HISTORY_COLUMNS, index=[e["step"] - 1 for e in events])
-    for col in ("mu", "sigma", "label"):
+    for col in ("mu", "sigma", "energy"):
         frame[col] = pd.to_numeric(frame[col])
     frame["undoes"] = frame["undoes"].astype("Int64")
     return frame
@@ -191,7 +194,7 @@ def line_problem(event: dict, n_events: int, ids: Sequence[str]) -> str | None:
             return f"candidate {name!r} at index {index!r} is not in this pool"
     if kind == "label":
         try:
-            parse_energy(event.get("label"))
+            parse_energy(event.get("energy"))
         except LabelError as err:
             return str(err)
     return None
@@ -248,3 +251,17 @@ class LabelsJournal(Journal):
         strategy = header.get("strategy")
         if strategy is not None and not (isinstance(strategy, str) and strategy):
             raise self.error(f"The header of {path} names no valid strategy: {strategy!r}.")
+
+    def read(self, create: bool = True, on_record=None) -> list[dict]:
+        """The file's events (see :meth:`~almat.journal.Journal.read`), each naming its energy ``energy``.
+
+        Files of formats before :data:`ENERGY_FORMAT` name it ``label``: their
+        events are read with the key renamed, on the checked line as it was written.
+        """
+        def renamed(record: dict) -> dict:
+            if "label" in record and self.header.get("format", 1) < ENERGY_FORMAT:
+                return {("energy" if key == "label" else key): value for key, value in record.items()}
+            return record
+
+        check = None if on_record is None else (lambda record: on_record(renamed(record)))
+        return [renamed(record) for record in super().read(create, check)]

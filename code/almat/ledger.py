@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from almat.pool import Pool
 
 #: Columns of :attr:`Ledger.labelled`.
-LABELLED_COLUMNS = ["index", "id", "cell_size", "label", "labelled_by", "step"]
+LABELLED_COLUMNS = ["index", "id", "cell_size", "energy", "labelled_by", "step"]
 
 
 class CampaignError(AlmatError, ValueError):
@@ -174,7 +174,7 @@ class Ledger:
 
     def labelled_energies(self) -> np.ndarray:
         """Energies (eV/atom) of the labels that count, aligned with :meth:`labelled_indices`."""
-        return np.array([self.events[s - 1]["label"] for s in self._label_steps.values()], dtype=float)
+        return np.array([self.events[s - 1]["energy"] for s in self._label_steps.values()], dtype=float)
 
     def labels_in_pick_order(self) -> tuple[np.ndarray, np.ndarray]:
         """Pool indices and energies (eV/atom) of the labels that count, in the order they were picked.
@@ -186,7 +186,7 @@ class Ledger:
         steps = self._label_steps
         order = self.batch_book.pick_order(steps)
         return (np.array(order, dtype=int),
-                np.array([self.events[steps[i] - 1]["label"] for i in order], dtype=float))
+                np.array([self.events[steps[i] - 1]["energy"] for i in order], dtype=float))
 
     def taken(self) -> np.ndarray:
         """Boolean mask over the pool: labelled or skipped."""
@@ -205,7 +205,7 @@ class Ledger:
         return book.get(event["index"]) == event["step"]
 
     # ------------------------------------------------------------- recording
-    def add(self, kind: str, query: Query, *, by: str, source: str, label: Any = None,
+    def add(self, kind: str, query: Query, *, by: str, source: str, energy: Any = None,
             reason: str = "") -> pd.Series:
         """Record a label or skip of a picked candidate: to the file first (flushed to disk), then to memory.
 
@@ -217,7 +217,7 @@ class Ledger:
             The candidate, and how and why it was picked.
         by, source
             Who labelled or skipped it, and where the value comes from.
-        label
+        energy
             The energy per atom (eV/atom) of a label, as a number or text.
         reason
             Why it was skipped.
@@ -244,7 +244,7 @@ class Ledger:
                 step = self._label_steps[query.index]
                 if kind == "label":
                     raise LabelError(
-                        f"Candidate {query.id} already has the label {self.events[step - 1]['label']} "
+                        f"Candidate {query.id} already has the label {self.events[step - 1]['energy']} "
                         f"eV/atom (step {step}). Labels are never overwritten: undo it first if it was wrong."
                     )
                 raise CampaignError(f"Candidate {query.id} is labelled; undo the label before skipping it.")
@@ -253,7 +253,7 @@ class Ledger:
             return self._write({"type": kind, "index": query.index, "id": query.id,
                                 "cell_size": query.cell_size, "strategy": query.strategy,
                                 "mu": json_float(query.mu), "sigma": json_float(query.sigma),
-                                "label": self.check_label(label) if kind == "label" else None,
+                                "energy": self.check_label(energy) if kind == "label" else None,
                                 "labelled_by": by, "source": source,
                                 "reason": reason if kind == "skip" else query.reason, "undoes": None})
 
@@ -304,7 +304,7 @@ class Ledger:
             else:
                 raise CampaignError("There is nothing to undo.")
             record = {k: event[k] for k in ("index", "id", "cell_size")}
-            record.update(type="undo", strategy=None, mu=None, sigma=None, label=None,
+            record.update(type="undo", strategy=None, mu=None, sigma=None, energy=None,
                           labelled_by=str(source), source=str(source),
                           reason=f"undo of step {event['step']}", undoes=event["step"])
             return self._write(record)
@@ -382,7 +382,7 @@ class Ledger:
         """Every event in order: what was picked, by which strategy, mu and sigma then, the label, who, when.
 
         Columns are :data:`almat.labels.HISTORY_COLUMNS`; ``event`` is ``"label"``, ``"skip"``
-        or ``"undo"``; ``mu``, ``sigma`` and ``label`` are in eV/atom; ``time``
+        or ``"undo"``; ``mu``, ``sigma`` and ``energy`` (of a label) are in eV/atom; ``time``
         is ISO 8601 UTC.
         """
         return history_frame(self.events)
@@ -394,7 +394,7 @@ class Ledger:
         for index, step in sorted(self._label_steps.items(), key=lambda kv: kv[1]):
             e = self.events[step - 1]
             rows.append({"index": index, "id": e["id"], "cell_size": e["cell_size"],
-                         "label": e["label"], "labelled_by": e["labelled_by"], "step": step})
+                         "energy": e["energy"], "labelled_by": e["labelled_by"], "step": step})
         return pd.DataFrame(rows, columns=LABELLED_COLUMNS)
 
     @property
@@ -407,16 +407,16 @@ class Ledger:
     def best(self) -> pd.Series | None:
         """The labelled candidate with the lowest energy (a row of :attr:`labelled`), or None."""
         labelled = self.labelled
-        return None if labelled.empty else labelled.loc[labelled["label"].idxmin()]
+        return None if labelled.empty else labelled.loc[labelled["energy"].idxmin()]
 
     def best_so_far(self) -> pd.DataFrame:
         """Lowest label found against the number of labels (eV/atom).
 
-        Columns ``n_labels``, ``id``, ``label`` and ``best``, the running minimum.
+        Columns ``n_labels``, ``id``, ``energy`` (of each label) and ``best``, the running minimum.
         """
         labelled = self.labelled
         return pd.DataFrame({"n_labels": np.arange(1, len(labelled) + 1), "id": labelled["id"],
-                             "label": labelled["label"], "best": labelled["label"].cummin()})
+                             "energy": labelled["energy"], "best": labelled["energy"].cummin()})
 
     # ------------------------------------------------------------ the file
     def _replay_file(self) -> None:

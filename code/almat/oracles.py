@@ -53,17 +53,17 @@ class Label:
 
     Attributes
     ----------
-    value
-        Energy per atom in eV/atom; ``None`` when the candidate was skipped.
+    energy
+        The candidate's energy per atom, in eV/atom; ``None`` when it was skipped.
     source
-        Where the value comes from, e.g. ``"CHGNet 0.3.0"`` or ``"table"``.
+        Where the energy comes from, e.g. ``"CHGNet 0.3.0"`` or ``"table"``.
     skipped
         True when the oracle refused the candidate.
     reason
         Why it was skipped (empty otherwise).
     """
 
-    value: float | None
+    energy: float | None
     source: str
     skipped: bool = False
     reason: str = ""

@@ -25,7 +25,7 @@ from pymatgen.core.periodic_table import DummySpecies
 
 from almat.errors import AlmatError
 
-#: Symbol of a vacancy in label tables and in ase Atoms (icet's convention).
+#: Symbol of a vacancy in occupation tables and in ase Atoms (icet's convention).
 VACANCY = "X"
 
 
@@ -132,15 +132,16 @@ class Orderings:
     sites
         Indices into ``parent`` of the disordered sites, in column order.
     species
-        For each disordered site, the species that label values 0, 1, ...
+        For each disordered site, the species that occupation values 0, 1, ...
         stand for; ``"X"`` is a vacancy.
     hnfs
         ``(m, 3, 3)`` lower-triangular HNFs of the supercells used.
     hnf_index
         ``(n,)`` which HNF each ordering lives in.
-    labels
-        ``(n, max_cells * len(sites))`` int8 table; unused columns of smaller
-        cells hold -1.
+    occupations
+        ``(n, max_cells * len(sites))`` int8 table: which species (an index into
+        ``species``) occupies each disordered site of each ordering; unused
+        columns of smaller cells hold -1.
     """
 
     parent: Structure
@@ -148,7 +149,7 @@ class Orderings:
     species: tuple[tuple[str, ...], ...]
     hnfs: np.ndarray
     hnf_index: np.ndarray
-    labels: np.ndarray
+    occupations: np.ndarray
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -166,9 +167,9 @@ class Orderings:
         return np.asarray(dets, dtype=int)[self.hnf_index]
 
     def row(self, i: int) -> np.ndarray:
-        """The labels of ordering ``i`` without padding."""
+        """The occupations of ordering ``i`` without padding."""
         n = int(self.cell_sizes[i]) * len(self.sites)
-        return self.labels[i, :n]
+        return self.occupations[i, :n]
 
     def _frame(self, h: int) -> tuple[Lattice, np.ndarray, np.ndarray]:
         """Lattice, fractional coords and parent-site index of every site of supercell ``h``."""
@@ -178,7 +179,7 @@ class Orderings:
             lattice = Lattice(smat @ self.parent.lattice.matrix)
             shifts = translations(hnf).astype(float)
             frac_p = self.parent.frac_coords
-            # site order: translation major, parent site minor (matches the label columns).
+            # site order: translation major, parent site minor (matches the occupation columns).
             frac = (shifts[:, None, :] + frac_p[None, :, :]).reshape(-1, 3) @ np.linalg.inv(smat)
             frac = np.mod(np.round(frac, 12), 1.0)
             parent_idx = np.tile(np.arange(len(self.parent)), len(shifts))
@@ -201,7 +202,7 @@ class Orderings:
         return lattice, frac, symbols
 
     def key(self, i: int) -> str:
-        """A string naming ordering ``i`` exactly: cell size, HNF and labels.
+        """A string naming ordering ``i`` exactly: cell size, HNF and occupations.
 
         Two tables of the same parent give the same key to the same row, so
         results saved under it (relaxations, say) survive a re-enumeration.
@@ -231,25 +232,25 @@ class Orderings:
         """A new table with the chosen rows, in the given order."""
         idx = np.asarray(indices, dtype=int)
         return Orderings(self.parent, self.sites, self.species, self.hnfs,
-                         self.hnf_index[idx], self.labels[idx])
+                         self.hnf_index[idx], self.occupations[idx])
 
     @classmethod
     def concatenate(cls, parts: Sequence[Orderings]) -> Orderings:
         """Join tables of the same parent (e.g. one per cell size)."""
         first = parts[0]
-        width = max(p.labels.shape[1] for p in parts)
-        hnfs, index, labels = [], [], []
+        width = max(p.occupations.shape[1] for p in parts)
+        hnfs, index, occupations = [], [], []
         offset = 0
         for p in parts:
             hnfs.append(p.hnfs)
             index.append(p.hnf_index + offset)
             offset += len(p.hnfs)
             pad = np.full((len(p), width), -1, dtype=np.int8)
-            pad[:, : p.labels.shape[1]] = p.labels
-            labels.append(pad)
+            pad[:, : p.occupations.shape[1]] = p.occupations
+            occupations.append(pad)
         return cls(first.parent, first.sites, first.species,
                    np.concatenate(hnfs).reshape(-1, 3, 3).astype(np.int64),
-                   np.concatenate(index).astype(np.int64), np.concatenate(labels))
+                   np.concatenate(index).astype(np.int64), np.concatenate(occupations))
 
 
 def element_symbol(name: str) -> str:
@@ -281,7 +282,7 @@ def disorder_of(parent: Structure) -> tuple[np.ndarray, tuple[tuple[str, ...], .
 
 def orderings_from_cells(parent: Structure, cells: Iterable[tuple[np.ndarray, np.ndarray, Sequence[str]]],
                          tol: float = 1e-3) -> Orderings:
-    """Map explicit supercells (lattice matrix, fractional coords, symbols) onto label rows.
+    """Map explicit supercells (lattice matrix, fractional coords, symbols) onto occupation rows.
 
     This is how the icet and enumlib backends, which return whole structures,
     are brought into the table. Sites absent from a cell are vacancies.
@@ -352,11 +353,11 @@ def orderings_from_cells(parent: Structure, cells: Iterable[tuple[np.ndarray, np
         rows.append(row.ravel())
         index.append(hnf_keys[key])
     width = max((len(r) for r in rows), default=d)
-    labels = np.full((len(rows), width), -1, dtype=np.int8)
+    occupations = np.full((len(rows), width), -1, dtype=np.int8)
     for i, r in enumerate(rows):
-        labels[i, : len(r)] = r
+        occupations[i, : len(r)] = r
     return Orderings(parent, sites, species, np.array(hnfs, dtype=np.int64).reshape(-1, 3, 3),
-                     np.array(index, dtype=np.int64), labels)
+                     np.array(index, dtype=np.int64), occupations)
 
 
 def _same_element(name: str, symbol: str) -> bool:

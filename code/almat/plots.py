@@ -280,12 +280,12 @@ def _best_series(history) -> pd.Series:
     if hasattr(history, "best_so_far") and callable(history.best_so_far):
         history = history.best_so_far()
     if isinstance(history, pd.DataFrame):
-        if "label" not in history.columns:
+        if "energy" not in history.columns:
             raise PlotInputError(
-                "A history DataFrame needs a 'label' column (energy per atom, eV/atom); "
+                "A history DataFrame needs an 'energy' column (energy per atom, eV/atom); "
                 f"it has {list(history.columns)}."
             )
-        labels = history["label"].dropna().to_numpy(dtype=float)
+        labels = history["energy"].dropna().to_numpy(dtype=float)
         return pd.Series(np.minimum.accumulate(labels), index=np.arange(1, len(labels) + 1))
     if not isinstance(history, pd.Series):
         values = np.asarray(history, dtype=float).ravel()
@@ -301,7 +301,7 @@ def plot_best_so_far(history, reference_min: float | None = None, ax: Axes | Non
     ----------
     history
         A campaign (its ``best_so_far()`` is used), a history DataFrame with a
-        ``label`` column (eV/atom; unlabelled rows are skipped and the running
+        ``energy`` column (eV/atom; unlabelled rows are skipped and the running
         minimum is taken), a Series of energies indexed by the number of
         labels, or a plain sequence of energies for 1, 2, ... labels. The
         running minimum of a Series or sequence is drawn, so labels in pick
@@ -419,14 +419,14 @@ def plot_parity(y_true: Sequence[float], y_pred: Sequence[float],
 
 #: Axis labels of the metrics a benchmark table usually holds.
 METRIC_LABELS = {
-    "regret": "best found − pool minimum (meV/atom)",
+    "regret_meV": "best found − pool minimum (meV/atom)",
     "best": "best energy found (eV/atom)",
-    "mae": "MAE (meV/atom)",
+    "mae_meV": "MAE (meV/atom)",
 }
 
 
 def plot_strategy_curves(df: pd.DataFrame, ax: Axes | None = None, *, x: str = "n_labels",
-                         y: str = "regret", by: str = "strategy",
+                         y: str = "regret_meV", by: str = "strategy",
                          band: tuple[float, float] = (0.25, 0.75),
                          ylabel: str | None = None) -> Axes:
     """Median and inter-quantile band of a metric per strategy, over seeds.
@@ -450,7 +450,7 @@ def plot_strategy_curves(df: pd.DataFrame, ax: Axes | None = None, *, x: str = "
         Lower and upper quantile of the shaded band (the quartiles by default).
     ylabel
         Y-axis label; taken from :data:`METRIC_LABELS` for known metrics
-        (``regret`` and ``mae`` in meV/atom, ``best`` in eV/atom). Values are
+        (``regret_meV`` and ``mae_meV`` in meV/atom, ``best`` in eV/atom). Values are
         drawn as given: convert units before plotting.
 
     Returns

@@ -43,6 +43,9 @@ EARLIER_FINGERPRINTS = {
     "b307719d4b2b8862": ("114a6a81e4366209",),  # li6ps5cl
     "6b3d8489c6960a31": ("93e32f0c0731549f",),  # li6ps5cl-size3
 }
+#: The key of the occupations table in ``.npz`` files written before it was named so (the shipped
+#: pools among them), which :func:`load_pool` still reads.
+OLD_OCCUPATIONS_KEY = "labels"
 #: What to do about pool files that do not belong together.
 RESTORE = ("Restore the files as they were shipped (`git checkout -- .` in a clone, or reinstall "
            "almat), or run `almat build-pool` again.")
@@ -106,7 +109,7 @@ class Pool:
         """sha256 of everything that defines the pool (16 hex digits).
 
         The parent structure, the disordered sites and their species, the
-        HNFs, ``hnf_index``, the decorations (``labels``), the ids and every
+        HNFs, ``hnf_index``, the ``occupations``, the ids and every
         reference column with its name, in row order. Floats enter as the CSV
         stores them (:data:`REFERENCE_FLOAT_FORMAT`), so a pool hashes the same
         before saving and after loading, while a re-sorted, edited or mixed
@@ -116,7 +119,9 @@ class Pool:
         o, ref = self.orderings, self.reference
         parts = [("parent", _structure_text(o.parent)), ("sites", _array_bytes(o.sites, "<i8")),
                  ("species", json.dumps(o.species)), ("hnfs", _array_bytes(o.hnfs, "<i8")),
-                 ("hnf_index", _array_bytes(o.hnf_index, "<i8")), ("labels", _array_bytes(o.labels, "i1")),
+                 ("hnf_index", _array_bytes(o.hnf_index, "<i8")),
+                 # tagged "labels", the attribute's earlier name, so that shipped pools keep their fingerprint
+                 ("labels", _array_bytes(o.occupations, "i1")),
                  ("ids", json.dumps([str(i) for i in ref.index]))]
         parts += [(f"column {c}", _column_text(ref[c].to_numpy())) for c in ref.columns]
         h = hashlib.sha256()
@@ -179,14 +184,14 @@ def _is_number_column(column: pd.Series) -> bool:
 def inconsistency(orderings: Orderings, reference: pd.DataFrame) -> str | None:
     """The first reason why ``orderings`` and ``reference`` cannot make a pool; None if they can.
 
-    The table's ``hnf_index`` must name one of its HNFs and its ``labels`` have
+    The table's ``hnf_index`` must name one of its HNFs and its ``occupations`` have
     one row per ordering; the reference must be a DataFrame with one row per
     ordering, unique ids, the columns :data:`REFERENCE_COLUMNS`, numbers in
     those and in every ``*energy_per_atom`` column, and each row's
     ``cell_size`` that of its ordering.
     """
     o = orderings
-    hnfs, index, labels = np.asarray(o.hnfs), np.asarray(o.hnf_index), np.asarray(o.labels)
+    hnfs, index, occupations = np.asarray(o.hnfs), np.asarray(o.hnf_index), np.asarray(o.occupations)
     if hnfs.ndim != 3 or hnfs.shape[1:] != (3, 3) or not np.issubdtype(hnfs.dtype, np.integer):
         return f"the table's HNFs are not a stack of 3x3 integer matrices (shape {hnfs.shape})"
     if index.ndim != 1 or not np.issubdtype(index.dtype, np.integer):
@@ -195,8 +200,10 @@ def inconsistency(orderings: Orderings, reference: pd.DataFrame) -> str | None:
     if bad.size:
         return (f"the table's hnf_index {int(index[bad[0]])} (row {int(bad[0])}) names no supercell: "
                 f"the table has {len(hnfs)} HNFs")
-    if labels.ndim != 2 or len(labels) != len(index) or not np.issubdtype(labels.dtype, np.integer):
-        return f"the table's labels (shape {labels.shape}) are not one row of whole numbers per ordering"
+    if (occupations.ndim != 2 or len(occupations) != len(index)
+            or not np.issubdtype(occupations.dtype, np.integer)):
+        return (f"the table's occupations (shape {occupations.shape}) are not one row of whole numbers per "
+                "ordering")
     if not isinstance(reference, pd.DataFrame):
         return f"the reference is a {type(reference).__name__}, not a pandas DataFrame"
     if len(reference) != len(index):
@@ -256,7 +263,7 @@ def save_pool(pool: Pool, directory: str | Path = POOL_DIR, provenance: dict | N
     o = pool.orderings
     write_atomic(npz, _npz_bytes({"parent": json.dumps(o.parent.as_dict()), "sites": o.sites,
                                   "species": json.dumps(o.species), "hnfs": o.hnfs,
-                                  "hnf_index": o.hnf_index, "labels": o.labels}))
+                                  "hnf_index": o.hnf_index, "occupations": o.occupations}))
     write_atomic(csv, pool.reference.to_csv(float_format=REFERENCE_FLOAT_FORMAT, index_label="id"))
     info = dict(provenance or {})
     info.update(name=pool.name, n_orderings=len(pool), fingerprint=pool.fingerprint)
@@ -336,7 +343,8 @@ def load_pool(name: str = "li6ps5cl", directory: str | Path = POOL_DIR) -> Pool:
         with np.load(npz, allow_pickle=False) as z:
             parent = Structure.from_dict(json.loads(str(z["parent"])))
             species = tuple(tuple(s) for s in json.loads(str(z["species"])))
-            table = Orderings(parent, z["sites"], species, z["hnfs"], z["hnf_index"], z["labels"])
+            occupations = z["occupations" if "occupations" in z.files else OLD_OCCUPATIONS_KEY]
+            table = Orderings(parent, z["sites"], species, z["hnfs"], z["hnf_index"], occupations)
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, IndexError, ValueError, TypeError) as exc:
         raise _damaged(npz, exc) from exc
     try:

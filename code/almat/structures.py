@@ -441,21 +441,3 @@ def disordered_sublattices(structure: Structure) -> dict[str, tuple[list[int], d
         label = ",".join(f"{sp}:{x:g}" for sp, x in sorted(occ.items()))
         groups.setdefault(label, ([], occ))[0].append(i)
     return groups
-
-
-def _cell_size_needed(n_sites: int, occupancy: float) -> int:
-    return (Fraction(occupancy).limit_denominator(OCCUPANCY_DENOMINATOR) * n_sites).denominator
-
-
-def required_cell_size(structure: Structure) -> int:
-    """Smallest supercell, in primitive cells, that holds a whole number of each species.
-
-    For a sublattice of ``m`` sites with occupancy ``p``, an ordered N-cell
-    supercell needs ``p * m * N`` to be an integer, so N is the denominator of
-    ``p * m`` as a fraction (0.56 on 12 sites: 6.72 = 168/25, N = 25).
-    """
-    need = 1
-    for sites, occ in disordered_sublattices(structure).values():
-        for x in occ.values():
-            need = int(np.lcm(need, _cell_size_needed(len(sites), x)))
-    return need

@@ -531,7 +531,7 @@ def pool_map_properties(pool: Pool, campaign: Campaign | None = None) -> dict[st
     props["status"] = {"target": "structure", "values": status.tolist()}
     mu, sigma = campaign.predict()
     if np.isfinite(mu).any():
-        best = float(campaign.best()["label"])
+        best = float(campaign.best()["energy"])
         props["μ"] = {"target": "structure", "units": "meV/atom",
                       "description": "predicted energy above the best label so far",
                       "values": _above_lowest(mu, best)}

@@ -441,11 +441,11 @@ def test_labeling_loop_in_jupyterlab(jupyterlab, page, capsys):
     app_picture(page)
 
     # A typed energy near CHGNet's first answer is recorded as a human label.
-    typed = f"{computed[0]['label'] + 0.0123:.4f}"
+    typed = f"{computed[0]['energy'] + 0.0123:.4f}"
     page.locator(".almat-value input").fill(typed)
     after_submit = click_and_expect(page, "almat-submit", before["labelled"] + 4)
     last = events(labels)[-1]
-    assert (last["type"], last["labelled_by"], last["label"]) == ("label", "human", float(typed))
+    assert (last["type"], last["labelled_by"], last["energy"]) == ("label", "human", float(typed))
     eventually(lambda: page.locator(".almat-value input").input_value() == "", UI_TIMEOUT,
                "the energy entry was not cleared after an accepted label")
     shot(page, "3-submitted")
@@ -671,7 +671,7 @@ def test_app_fits_a_projector(jupyterlab, browser, capsys):
                    "Submit stayed disabled after the relaxation")
 
         # Enter in the energy box submits.
-        first = events(labels)[-1]["label"]
+        first = events(labels)[-1]["energy"]
         app.locator(".almat-value input").fill(f"{first + 0.005:.4f}")
         app.locator(".almat-value input").press("Enter")
         eventually(lambda: counter(page)["labelled"] == 2, UI_TIMEOUT, "Enter did not submit")
@@ -873,4 +873,4 @@ def test_two_apps_on_one_campaign_in_jupyterlab(jupyterlab, page):
     first.locator(".almat-submit").click()
     eventually(lambda: len(events(labels)) == 3, UI_TIMEOUT, "the second Submit recorded nothing")
     typed = events(labels)[-1]
-    assert (typed["id"], typed["labelled_by"], typed["label"]) == (now, "human", -4.40)
+    assert (typed["id"], typed["labelled_by"], typed["energy"]) == (now, "human", -4.40)

@@ -47,6 +47,7 @@ from almat.enumeration.errors import (
 )
 from almat.enumeration.exclusion import respects_min_distance
 from almat.orderings import Orderings, disorder_of, element_symbol, orderings_from_cells
+from almat.structures import OCCUPANCY_DENOMINATOR
 
 BACKENDS = ("auto", "fast", "icet", "enumlib")
 
@@ -98,9 +99,9 @@ def reference_table(structure: Structure, sizes: Sequence[int], backend: str,
 
 
 def canonical_order(table: Orderings) -> np.ndarray:
-    """Row order by cell size, supercell (HNF) and labels, as the fast backend emits rows."""
+    """Row order by cell size, supercell (HNF) and occupations, as the fast backend emits rows."""
     keys = np.concatenate(
-        [table.cell_sizes[:, None], table.hnfs[table.hnf_index].reshape(len(table), 9), table.labels],
+        [table.cell_sizes[:, None], table.hnfs[table.hnf_index].reshape(len(table), 9), table.occupations],
         axis=1,
     )
     return np.lexsort(keys.T[::-1])
@@ -128,7 +129,8 @@ def _icet_inputs(structure: Structure):
     totals: dict[str, Fraction] = {}
     for i, names in disordered.items():
         for sp, x in structure[i].species.items():
-            totals[sp.symbol] = totals.get(sp.symbol, Fraction(0)) + Fraction(x).limit_denominator(1000)
+            share = Fraction(x).limit_denominator(OCCUPANCY_DENOMINATOR)
+            totals[sp.symbol] = totals.get(sp.symbol, Fraction(0)) + share
     n = len(structure)
     eps = 1e-6
     windows = {el: (float(c / n) - eps, float(c / n) + eps) for el, c in totals.items()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from almat.errors import AlmatError
+from almat.structures import MIN_LI_LI
 
 
 class ParentError(AlmatError, TypeError):
@@ -65,7 +66,8 @@ def sizes_text(sizes: Sequence[int]) -> str:
 
 def bad_min_distance(value: object) -> str:
     return (f"min_distance is the shortest allowed distance in Å between two occupied disordered "
-            f"sites, a positive finite number such as 2.0 (Li6PS5Cl's 48h pair is 1.81 Å); got {value!r}.")
+            f"sites, a positive finite number such as {MIN_LI_LI} (Li6PS5Cl's 48h pair is 1.81 Å); "
+            f"got {value!r}.")
 
 
 def bad_sizes(sizes: object) -> str:
@@ -135,7 +137,7 @@ def backend_goes_through_all(backend: str, total: int, sizes: Sequence[int], max
 def more_than_limit(count: int, sizes: Sequence[int], limit: int) -> str:
     return (f"There are {count:,} symmetry-distinct orderings at cell {sizes_text(sizes)}, more than "
             f"limit={limit:,}. Building them all as Structures would take a long time and a lot of "
-            "memory. Lower max_cell_size, exclude split sites with min_distance (e.g. 2.0 Å for "
+            f"memory. Lower max_cell_size, exclude split sites with min_distance (e.g. {MIN_LI_LI} Å for "
             "Li6PS5Cl), work with the compact table (almat.enumerate_table), or raise limit if you "
             "really need them all.")
 

@@ -165,7 +165,7 @@ def respects_min_distance(table: Orderings, min_distance: float) -> np.ndarray:
         rows = np.flatnonzero(table.hnf_index == h)
         m = int(round(abs(np.linalg.det(hnf)))) * d
         edges, lonely = supercell_graph(near, hnf, d)
-        occupied = table.labels[rows, :m] != vacancy[np.arange(m) % d]
+        occupied = table.occupations[rows, :m] != vacancy[np.arange(m) % d]
         bad = (occupied[:, edges[:, 0]] & occupied[:, edges[:, 1]]).any(axis=1)
         ok[rows] = ~(bad | occupied[:, lonely].any(axis=1))
     return ok

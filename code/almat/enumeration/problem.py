@@ -55,7 +55,7 @@ from almat.enumeration.exclusion import (
 )
 from almat.enumeration.hnf import MAX_INDEX, SiteSymmetry, hnf_count, site_symmetry
 from almat.orderings import VACANCY, disorder_of, element_symbol
-from almat.structures import OccupancyError
+from almat.structures import OCCUPANCY_DENOMINATOR, OccupancyError
 
 #: Tolerance on composition fractions times site counts.
 _TOL = 1e-6
@@ -310,7 +310,7 @@ def _no_whole_counts(problem: Problem, sizes: list[int]) -> str:
         j = int(np.flatnonzero((problem.counter == k).any(axis=1))[0])
         if problem.low[k] != problem.high[k]:
             continue
-        x = Fraction(float(problem.low[k])).limit_denominator(1000)
+        x = Fraction(float(problem.low[k])).limit_denominator(OCCUPANCY_DENOMINATOR)
         need = (x * int(problem.per_cell[k])).denominator
         if any(n % need == 0 for n in sizes):
             continue

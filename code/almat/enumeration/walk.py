@@ -48,7 +48,7 @@ Composition modes: see :mod:`almat.enumeration.problem`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import numpy as np
 from pymatgen.core import Structure
@@ -95,30 +95,6 @@ def build(problem: Problem, cells: list[Cell]) -> Orderings:
                      np.concatenate(index) if index else np.zeros(0, dtype=np.int64), table)
 
 
-def iter_labelings(parent: Structure, sizes: Iterable[int] | int, concentrations=None, symprec: float = 1e-3,
-                   min_distance: float | None = None,
-                   max_rows: int | None = DEFAULT_MAX_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Stream the symmetry-distinct orderings one supercell at a time.
-
-    Arguments as :func:`enumerate_labelings`.
-
-    Yields
-    ------
-    hnf, labels
-        A lower-triangular HNF ``(3, 3)`` and an ``(k, N * d)`` int8 table of its
-        orderings (label ``l`` of column ``c`` is ``species[c % d][l]`` of
-        :func:`almat.orderings.disorder_of`), rows in increasing order; sizes and
-        supercells in increasing order.
-    """
-    max_rows = check_count_option("max_rows", max_rows, none_ok=True)
-    problem = setup(parent, sizes, concentrations, symprec, min_distance)
-    for cell in plan(problem, max_rows):
-        m = cell.n * len(problem.sites)
-        labels = np.empty((cell.count, m), dtype=np.int8)
-        _fill(problem, cell, labels.reshape(-1), m)
-        yield cell.hnf, labels
-
-
 def enumerate_labelings(parent: Structure, sizes: Iterable[int] | int, concentrations=None,
                         symprec: float = 1e-3, min_distance: float | None = None,
                         max_rows: int | None = DEFAULT_MAX_ROWS) -> Orderings:
@@ -147,7 +123,7 @@ def enumerate_labelings(parent: Structure, sizes: Iterable[int] | int, concentra
     Returns
     -------
     Orderings
-        Sorted by cell size, then HNF, then label row. Superperiodic orderings and
+        Sorted by cell size, then HNF, then occupation row. Superperiodic orderings and
         orderings equivalent under the space group and lattice translations appear once.
 
     Raises
@@ -161,7 +137,7 @@ def enumerate_labelings(parent: Structure, sizes: Iterable[int] | int, concentra
 
 
 def _fill(problem: Problem, cell: Cell, out: np.ndarray, width: int) -> None:
-    """Enumerate the orderings of one supercell into ``out`` (flat, row stride ``width``), output labels."""
+    """Enumerate the orderings of one supercell into ``out`` (flat, row stride ``width``), as output occupations."""
     lo, hi = problem.bounds(cell.n)
     nlab, counter, occupied, cap = _position_tables(problem, cell.n, lo)
     src, is_translation = _group(cell.perms, cell.is_translation)

@@ -73,7 +73,7 @@ def describe(row: pd.Series) -> str:
     """One line on a recorded event, e.g. "Step 3: c2-000613 labelled -4.3990 eV/atom by table."."""
     event = row["event"]
     if event == "label":
-        return f"Step {row['step']}: {row['id']} labelled {row['label']:.4f} eV/atom by {row['labelled_by']}."
+        return f"Step {row['step']}: {row['id']} labelled {row['energy']:.4f} eV/atom by {row['labelled_by']}."
     if event == "skip":
         return f"Step {row['step']}: {row['id']} skipped ({row['reason']})."
     return f"Step {row['step']}: step {row['undoes']} ({row['id']}) is taken back; its line stays in the file."
@@ -366,14 +366,6 @@ class LabelingApp:
         self.ui.compute_button.description = "computing…" if busy else self.campaign.oracle.action
         self._update_buttons()
 
-    def message_texts(self) -> list[str]:
-        """The messages shown now, oldest first."""
-        return self.ui.message_texts()
-
-    def last_message_is_error(self) -> bool:
-        """Whether the newest message reports an error or a refusal."""
-        return self.ui.last_level() == "error"
-
     @property
     def budget(self) -> int | None:
         """The campaign's budget (it owns it); setting it here sets the campaign's and redraws."""
@@ -416,7 +408,7 @@ class LabelingApp:
     def _update_counters(self) -> None:
         campaign = self.campaign
         best = campaign.best()
-        found = "" if best is None else (f" · best {best['label']:.4f} eV/atom "
+        found = "" if best is None else (f" · best {best['energy']:.4f} eV/atom "
                                          f"(<code>{html.escape(str(best['id']))}</code>)")
         self.ui.show_counter(campaign.n_labels, campaign.budget or len(campaign.pool),
                              f"<span>{html.escape(self.counter_text())}</span>{found}")

@@ -74,6 +74,6 @@ def parity_picture(campaign: Campaign) -> tuple[Figure, str]:
     else:
         labels = campaign.labelled
         mu, _ = campaign.predict()
-        plot_parity(labels["label"], mu[labels["index"].to_numpy(dtype=int)], ax=fig.add_subplot(),
+        plot_parity(labels["energy"], mu[labels["index"].to_numpy(dtype=int)], ax=fig.add_subplot(),
                     xlabel="label (eV/atom)", ylabel="surrogate μ (eV/atom)")
     return fig, img(fig, "Surrogate prediction against reference energy: " + fig.axes[0].get_title())
