@@ -557,8 +557,9 @@ def settle_progress_bars(nb: nbformat.NotebookNode) -> None:
                                       f"{texts[1]}")
 
 
-#: The widgets of ``almat.views`` (anywidget's id of their class starts with this).
-VIEW_ID_PREFIX = "almat.views."
+#: The widgets of ``almat.views`` (anywidget's id of their class starts with this: they are
+#: defined in ``almat.chemiscope_widgets``).
+VIEW_ID_PREFIX = "almat.chemiscope_widgets."
 #: What a saved 3-D view draws until its cell runs again, in place of chemiscope's 3 MB module.
 SAVED_VIEW_ESM = ('export default { render({ el }) { el.textContent = '
                   '"3-D view: run this cell to draw it."; } };')

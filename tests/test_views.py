@@ -15,7 +15,7 @@ import pytest
 from pymatgen.core import Structure
 
 import almat
-from almat import views
+from almat import chemiscope_widgets, views
 from almat.relaxation import Relaxation
 
 #: The 48h pair distance of Li6PS5Cl (Å), from the parent structure (episode 2 prints 1.81).
@@ -186,14 +186,14 @@ def test_views_load_chemiscope_behind_the_offline_prologue():
     import chemiscope.widget
 
     bundle = open(chemiscope.widget._ESM_PATH, encoding="utf-8").read()
-    esm = views.ChemiscopeView._esm
-    assert esm == f"{views.OFFLINE_PROLOGUE}\n{bundle}\n{views.ON_SCREEN_EPILOGUE}"
+    esm = chemiscope_widgets.ChemiscopeView._esm
+    assert esm == f"{chemiscope_widgets.OFFLINE_PROLOGUE}\n{bundle}\n{chemiscope_widgets.ON_SCREEN_EPILOGUE}"
     assert "const anywidget={render};export{anywidget as default};" in bundle  # the epilogue's name
     # The opt-out the prologue sets is the one this chemiscope's tracker reads, and the tracker
     # sends with XMLHttpRequest, which the prologue shadows; a new chemiscope must be checked again.
     assert '"true"===window.localStorage.plausible_ignore' in bundle
     assert "new XMLHttpRequest" in bundle
-    assert 'localStorage.setItem("plausible_ignore", "true")' in views.OFFLINE_PROLOGUE
+    assert 'localStorage.setItem("plausible_ignore", "true")' in chemiscope_widgets.OFFLINE_PROLOGUE
 
 
 def test_relaxation_moves_are_measured_against_the_cell(pool):

@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 PIPELINE = ("errors", "files", "journal", "structures", "orderings", "enumeration", "scoring",
             "relaxation", "parallel", "clusters", "features", "pool", "pool_build", "surrogates",
             "acquisition", "screening", "oracles", "labels", "batch_book", "ledger", "batches",
-            "campaign", "dft", "evaluation", "plots", "views", "widget", "notebooks", "cli")
+            "campaign", "dft", "evaluation", "plots", "chemiscope_widgets", "views", "widget", "notebooks", "cli")
 
 if TYPE_CHECKING:  # the exports, in pipeline order; ``X as X`` marks each as re-exported
     from almat.errors import AlmatError as AlmatError
