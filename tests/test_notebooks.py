@@ -25,7 +25,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 def test_the_lesson_notebooks_are_the_repositorys():
     assert [f.name for f in lesson_notebooks()] == [p.name for p in REPOSITORY]
-    assert len(REPOSITORY) == 5
+    assert len(REPOSITORY) == 6
 
 
 def test_copies_every_notebook_into_a_new_folder(tmp_path):
@@ -78,7 +78,7 @@ def test_command_line(tmp_path, capsys):
     folder = tmp_path / "lesson"
     assert main(["notebooks", str(folder)]) == 0
     out = capsys.readouterr().out
-    assert f"5 lesson notebooks in {folder}: 02-enumeration.ipynb, " in out
+    assert f"6 lesson notebooks in {folder}: 02-enumeration.ipynb, " in out
     assert f"jupyter lab {folder}" in out
     (folder / "06-labeling-loop.ipynb").write_text("my labels", encoding="utf-8")
     assert main(["notebooks", str(folder)]) == 2
