@@ -2,8 +2,9 @@
 ``fig/03-relaxation-3d.png`` and ``fig/03-pool-map.png``.
 
 A notebook cannot show the website a live widget, so the episodes show a picture of it.
-The pictures are screenshots of the views as the browser test ``tests/browser/test_views.py``
-renders them: the cells of episodes 2 and 3 in JupyterLab, in Chromium at 1024x768, offline.
+The pictures are screenshots of the views as the browser test
+``tests/browser/test_views_in_jupyterlab.py`` renders them: the cells of episodes 2 and 3 in
+JupyterLab, in Chromium at 1024x768, offline.
 This script runs that test with ``ALMAT_UPDATE_FIGURE=1``, which copies its screenshots to
 ``fig/``; the test passes only when every view has drawn and nothing left 127.0.0.1.
 Usage::
@@ -21,7 +22,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST = "tests/browser/test_views.py::test_views_render_offline_at_projector_size"
+TEST = "tests/browser/test_views_in_jupyterlab.py::test_views_render_offline_at_projector_size"
 
 
 def main() -> int:

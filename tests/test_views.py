@@ -5,7 +5,7 @@ apart (episode 2 measures it with pymatgen), 6 pairs (12 sites) per primitive
 cell of 19 sites; at occupancy 1/2 an ordering of one primitive cell has 6 Li
 and 6 empty sites. Pairs that hold two Li are counted independently here with
 pymatgen's neighbour list on the structure with the vacancies removed.
-Rendering in a browser is tested in ``tests/browser/test_views.py``.
+Rendering in a browser is tested in ``tests/browser/test_views_in_jupyterlab.py``.
 """
 
 import json

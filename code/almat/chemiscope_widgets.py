@@ -1,19 +1,18 @@
 """chemiscope's widgets, kept offline: the 3-D views of :mod:`almat.views` are built on these.
 
-Why chemiscope. Compared on the development machine (JupyterLab 4.6, ipywidgets
-8.1, Chromium at 1024×768 with every request outside 127.0.0.1 aborted):
-chemiscope 1.1 and weas-widget 0.2 both render offline from their wheels and
-resolve to wheels for Linux x86-64, Windows x86-64 and macOS arm64 on Python
-3.11 and 3.12. chemiscope adds 3 packages (chemiscope, anywidget, psygnal;
-3.6 MB of wheels) and gives a property map linked to the viewer; weas-widget
-adds 8 (scikit-image among them) and has no map. py3Dmol loads its
-JavaScript from a CDN and crystal-toolkit needs a server of its own, so both
-were left out. chemiscope's widget, however, reports every display to
-plausible.io (an analytics service), localhost included. The widgets here load chemiscope's own JavaScript
-unchanged, behind a short prologue that (1) sets the opt-out that its tracker reads, ``localStorage.plausible_ignore``,
-before any chemiscope code runs, and (2) gives the module its own
-``XMLHttpRequest`` and ``fetch``, which refuse every address outside the
-Jupyter server. ``tests/browser/test_views.py`` counts the requests.
+Why chemiscope. Compared on the development machine (JupyterLab 4.6, ipywidgets 8.1,
+Chromium at 1024×768 with every request outside 127.0.0.1 aborted): chemiscope 1.1 and weas-widget
+0.2 both render offline from their wheels and resolve to wheels for Linux x86-64,
+Windows x86-64 and macOS arm64 on Python 3.11 and 3.12. chemiscope adds 3 packages
+(chemiscope, anywidget, psygnal; 3.6 MB of wheels) and gives a property map linked to the
+viewer; weas-widget adds 8 (scikit-image among them) and has no map. py3Dmol loads its
+JavaScript from a CDN and crystal-toolkit needs a server of its own, so both were left out.
+chemiscope's widget, however, reports every display to plausible.io (an analytics service),
+localhost included. The widgets here load chemiscope's own JavaScript unchanged, behind a
+short prologue that (1) sets the opt-out that its tracker reads,
+``localStorage.plausible_ignore``, before any chemiscope code runs, and (2) gives the module
+its own ``XMLHttpRequest`` and ``fetch``, which refuse every address outside the Jupyter
+server. ``tests/browser/test_views_in_jupyterlab.py`` counts the requests.
 """
 
 from __future__ import annotations
@@ -81,14 +80,13 @@ def _offline_esm() -> str:
 class ChemiscopeView(ChemiscopeWidgetBase):
     """A chemiscope widget that stays offline, with a plain-text description.
 
-    ``title``: whether chemiscope shows the name above the viewer (in a narrow
-    view it runs under the toolbar). The page draws from what the widget holds when it is created. chemiscope
-    sends its data (``value``) and settings in an update just after that, which
-    the page can miss when it is busy (seen in JupyterLab 4.6 with several views
-    at once: the view stays blank). Here they go with the widget itself, and
-    ``mode`` and ``has_metadata`` are class defaults for the same reason.
-    Structures travel with the data (no cache on the Python side), so a view
-    needs no answer from the kernel to draw.
+    ``title``: whether chemiscope shows the name above the viewer (in a narrow view it runs
+    under the toolbar). The page draws from what the widget holds when it is created.
+    chemiscope sends its data (``value``) and settings in an update just after that, which
+    the page can miss when it is busy (seen in JupyterLab 4.6 with several views at once:
+    the view stays blank). Here they go with the widget itself, and ``mode`` and
+    ``has_metadata`` are class defaults for the same reason. Structures travel with the data
+    (no cache on the Python side), so a view needs no answer from the kernel to draw.
     """
 
     _esm = _offline_esm()

@@ -175,6 +175,23 @@ class OutsideRequests:
             route.abort()
 
 
+@contextmanager
+def offline_page(browser, viewport: dict, init_script: str | None = None) -> Iterator[tuple]:
+    """A page of a new browser context at ``viewport`` (CSS px), with requests outside 127.0.0.1
+    aborted and counted; yields ``(page, outside)`` (an :class:`OutsideRequests`), then closes
+    the context. ``init_script`` runs in every page before the page's own scripts."""
+    context = browser.new_context(viewport=viewport)
+    if init_script is not None:
+        context.add_init_script(init_script)
+    outside = OutsideRequests(context)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        yield page, outside
+    finally:
+        context.close()
+
+
 class PageErrors:
     """Record a page's JavaScript errors: console messages of type error, and uncaught exceptions.
 

@@ -42,8 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from browser_util import (OutsideRequests, PageErrors, artifacts_dir, axe_violations, free_port,
-                          launch_chromium, screenshot, serious, unavailable)
+from browser_util import (PageErrors, artifacts_dir, axe_violations, free_port, launch_chromium,
+                          offline_page, screenshot, serious, unavailable)
 
 from almat.plots import MIN_FONT_PT
 from almat.widget import DPI
@@ -199,12 +199,8 @@ def browser():
 def page(browser):
     """A page whose requests outside 127.0.0.1 are aborted; none may be made (the app's 3-D
     view is chemiscope's, whose stock widget reports to plausible.io)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    outside = OutsideRequests(context)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
+    with offline_page(browser, {"width": 1400, "height": 1000}) as (page, outside):
+        yield page
     assert outside.requests == [], f"requests left 127.0.0.1: {outside.requests}"
 
 

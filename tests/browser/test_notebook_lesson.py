@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-from browser_util import OutsideRequests, chromium  # noqa: F401  (chromium: a fixture)
+from browser_util import chromium, offline_page  # noqa: F401  (chromium: a fixture)
 from test_jupyterlab import eventually, jupyterlab, kernel_idle, open_notebook, shot  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -39,12 +39,8 @@ SOLUTION_TEXT = "860 of the 924 fillings"
 @pytest.fixture
 def page(chromium):
     """A page at 1024x768 whose requests outside 127.0.0.1 are aborted; none may be made."""
-    context = chromium.new_context(viewport=SMALL_SCREEN)
-    outside = OutsideRequests(context)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
+    with offline_page(chromium, SMALL_SCREEN) as (page, outside):
+        yield page
     assert outside.requests == [], f"requests left 127.0.0.1: {outside.requests}"
 
 

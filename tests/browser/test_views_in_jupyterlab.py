@@ -35,7 +35,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from browser_util import (WEBGL_ARGS, OutsideRequests, artifacts_dir, launch_chromium,
+from browser_util import (WEBGL_ARGS, artifacts_dir, launch_chromium, offline_page,
                           screenshot)
 from matplotlib.image import imread
 from nbclient import NotebookClient
@@ -220,11 +220,7 @@ def click_a_point(page, area) -> int:
 
 
 def test_views_render_offline_at_projector_size(lab, browser):
-    context = browser.new_context(viewport=PROJECTOR)
-    outside = OutsideRequests(context)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    try:
+    with offline_page(browser, PROJECTOR) as (page, outside):
         started = time.monotonic()
         run_notebook(page, lab, "views.ipynb", CELLS)
         print(f"ran the notebook in {time.monotonic() - started:.0f} s")
@@ -269,19 +265,12 @@ def test_views_render_offline_at_projector_size(lab, browser):
         canvas.evaluate("el => { el.style.opacity = '0'; }")
         with pytest.raises(AssertionError, match="looks blank"):
             assert_drawn(canvas, "ordering-blanked")
-    finally:
-        context.close()
 
 
 def test_views_send_nothing_even_without_storage(lab, browser):
-    context = browser.new_context(viewport=PROJECTOR)
-    context.add_init_script(NO_STORAGE)
-    outside = OutsideRequests(context)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    refused: list[str] = []
-    page.on("console", lambda m: refused.append(m.text) if "almat: refused" in m.text else None)
-    try:
+    with offline_page(browser, PROJECTOR, NO_STORAGE) as (page, outside):
+        refused: list[str] = []
+        page.on("console", lambda m: refused.append(m.text) if "almat: refused" in m.text else None)
         run_notebook(page, lab, "no-storage.ipynb", [SETUP, ORDERING])
         wait_for_views(page, output(page, 1), 1, "ordering")
         assert_drawn(viewer_canvases(output(page, 1)).first, "ordering-no-storage")
@@ -294,8 +283,6 @@ def test_views_send_nothing_even_without_storage(lab, browser):
         wait_for_views(page, output(page, 1), 1, "stock chemiscope")
         eventually(lambda: any("plausible.io" in r for r in outside.requests), 30,
                    "chemiscope's stock widget sent nothing to plausible.io here")
-    finally:
-        context.close()
 
 
 def test_a_saved_view_shows_its_text_until_its_cell_runs(lab, browser, tmp_path):
@@ -309,11 +296,7 @@ def test_a_saved_view_shows_its_text_until_its_cell_runs(lab, browser, tmp_path)
     assert make_notebooks.shrink_views(nb) == 1
     nb = make_notebooks.renumber_widgets(nb, "saved")
     nbformat.write(nb, lab.root / "saved.ipynb")
-    context = browser.new_context(viewport=PROJECTOR)
-    outside = OutsideRequests(context)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    try:
+    with offline_page(browser, PROJECTOR) as (page, outside):
         for trust, text in ((False, "3-D view of ordering 46"),
                             (True, "3-D view: run this cell to draw it.")):
             if trust:  # the server's notary keeps its signatures in JUPYTER_DATA_DIR
@@ -330,5 +313,3 @@ def test_a_saved_view_shows_its_text_until_its_cell_runs(lab, browser, tmp_path)
             assert widget_failures(page) == []
             assert viewer_canvases(area).count() == 0
         assert outside.requests == [], f"requests left 127.0.0.1: {outside.requests}"
-    finally:
-        context.close()
