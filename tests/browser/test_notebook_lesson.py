@@ -34,6 +34,16 @@ NOTEBOOK = "02-enumeration.ipynb"
 SOLUTION_CODE = "print(comb(12, 6), 2 ** 6)"
 SOLUTION_OUTPUT = "924 64"
 SOLUTION_TEXT = "860 of the 924 fillings"
+#: JupyterLab puts a Markdown cell's image in the page before it swaps the attachment's data in,
+#: so Chromium first tries the bare ``attachment:`` address and logs that it failed; the picture
+#: then shows (``test_what_a_reader_sees_before_running`` checks one is drawn).
+ATTACHMENT_FIRST_TRY = re.compile(r"ERR_UNKNOWN_URL_SCHEME \(attachment:[\w.-]+\)")
+#: The text of rendered Markdown cells without their code.
+PROSE_JS = """els => els.map(el => {
+    const copy = el.cloneNode(true);
+    copy.querySelectorAll("code, pre").forEach(code => code.remove());
+    return copy.textContent;
+}).join("\\n")"""
 
 
 @pytest.fixture
@@ -99,7 +109,8 @@ def test_a_folded_solution_opens_runs_and_shows_its_output(jupyterlab, page):
     assert output.inner_text().strip() == SOLUTION_OUTPUT
     code.scroll_into_view_if_needed()
     shot(page, "lesson-1-solution-ran")
-    assert not errors.messages, errors.messages
+    failures = [m for m in errors.messages if not ATTACHMENT_FIRST_TRY.search(m)]
+    assert not failures, failures
 
 
 def test_what_a_reader_sees_before_running(jupyterlab, page):
@@ -129,4 +140,6 @@ def test_what_a_reader_sees_before_running(jupyterlab, page):
     shown = "\n".join(notebook.locator(".jp-RenderedMarkdown").all_inner_texts())
     for markup in ("{{", "{%", "{:", "../fig/"):
         assert markup not in shown
-    assert not re.search(r"\]\[[\w-]+\]", shown)
+    # a reference link kramdown did not resolve reads "[text][name]"; code may index ([a][b])
+    prose = notebook.locator(".jp-RenderedMarkdown").evaluate_all(PROSE_JS)
+    assert not re.search(r"\]\[[\w-]+\]", prose)
