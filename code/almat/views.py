@@ -29,7 +29,6 @@ from dataclasses import dataclass
 import chemiscope
 import ipywidgets
 import numpy as np
-import pandas as pd
 from ase import Atoms
 from ase.neighborlist import neighbor_list
 from pymatgen.core import Structure
