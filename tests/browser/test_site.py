@@ -5,7 +5,9 @@ with Debian's Chromium. For every episode, each solution must start folded and
 unfold on click; no page may log a JavaScript error; every page links back to
 the index; axe-core finds no serious or critical accessibility violation on any
 page (solutions unfolded, so that their content is checked too); long code
-lines scroll inside their box instead of being cut off at the page's edge. Screenshots go to ``artifacts/screenshots/`` (or ``$ALMAT_ARTIFACTS``).
+lines scroll inside their box instead of being cut off at the page's edge; no page requests
+anything from a host other than 127.0.0.1 (such requests are aborted and counted); every
+picture is drawn and has alt text. Screenshots go to ``artifacts/screenshots/`` (or ``$ALMAT_ARTIFACTS``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
-from browser_util import (PageErrors, axe_violations, chromium, screenshot, serious,
-                          serve_directory, unavailable)
+from browser_util import (PageErrors, axe_violations, chromium, offline_page, screenshot,
+                          serious, serve_directory, unavailable)
 
 pytestmark = pytest.mark.browser
 __all__ = ["chromium"]  # the fixture, imported so that pytest finds it
@@ -54,11 +56,12 @@ def site_url(site_dir) -> str:
 
 @pytest.fixture
 def page(chromium):
-    context = chromium.new_context(viewport={"width": 1200, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
+    """A page whose requests outside 127.0.0.1 are aborted; none may be made (no CDN, no web
+    font, no analytics: the site works offline, from a USB stick or a workshop server)."""
+    with offline_page(chromium, {"width": 1200, "height": 900}) as (page, outside):
+        page.set_default_timeout(10_000)
+        yield page
+    assert outside.requests == [], f"requests left 127.0.0.1: {outside.requests}"
 
 
 def open_page(page, url: str) -> PageErrors:
@@ -124,6 +127,11 @@ def test_page_has_no_errors_and_links_back_to_the_index(page, site_url, path):
     errors = open_page(page, url)
     if path in PAGES:  # the episode test takes the episodes' screenshots
         screenshot(page, f"site-page-{path.strip('/') or 'index'}")
+    # every picture is drawn (the 3-D views' pictures of episodes 2 and 3 among them), with alt text
+    broken = page.eval_on_selector_all(
+        "img", "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0) || !i.alt)"
+               ".map(i => i.getAttribute('src'))")
+    assert broken == [], f"{url}: pictures not drawn or without alt text: {broken}"
     index_urls = {site_url, urljoin(site_url, "index.html")}
     hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
     assert index_urls & set(hrefs), f"{url} has no link to the index {site_url}"
