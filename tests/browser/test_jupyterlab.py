@@ -428,8 +428,14 @@ def test_labeling_loop_in_jupyterlab(jupyterlab, page, capsys):
     # Three clicks on the oracle's button: one label each, on screen and on disk.
     n_lines = len(events(labels))
     assert page.locator(".almat-app .almat-compute").inner_text().strip() == "Look up in table"
+    app = page.locator(".almat-app:not([data-stale])")
     for k in range(1, 4):
         click_and_expect(page, "almat-compute", before["labelled"] + k, timeout_s=COMPUTE_TIMEOUT)
+        # the 3-D view, drawn again in place, shows the candidate the app now names
+        now = shown_id(app)
+        eventually(lambda: app.locator(".almat-view").get_by_text(now).count() > 0, UI_TIMEOUT,
+                   f"the app's 3-D view does not show {now}, the candidate the app names")
+        assert app.locator(".almat-view .chsp-structure-viewer-cell canvas").count() == 1
     computed = events(labels)[n_lines:]
     assert [(e["type"], e["labelled_by"]) for e in computed] == [("label", "table")] * 3
     assert len({e["id"] for e in computed}) == 3, "the three clicks labelled the same candidate"
