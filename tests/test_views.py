@@ -302,6 +302,7 @@ def test_candidate_view_updates_in_place(pool):
     tall = views.CandidateView(pool, height="320px")
     tall.show(0)
     assert tall.children[0].layout.height == "320px"
+    assert "almat-fit" in tall.children[0]._dom_classes  # FIT_CSS: the viewer fills the 320 px
 
 
 # --------------------------------------------------------------------- saved notebooks

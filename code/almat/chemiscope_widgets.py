@@ -70,6 +70,16 @@ ON_SCREEN_EPILOGUE = """\
 """
 
 
+#: Styles for a view given a height of its own (:meth:`ChemiscopeView.fit`), where chemiscope's
+#: viewer keeps its 550 px and the box would cut it: the viewer fills the box instead, and the
+#: structure slider under it, of no use for one structure, is hidden.
+FIT_CSS = """\
+.almat-fit .chemiscope-widget, .almat-fit .chemiscope-viewer-one-col { height: 100%; }
+.almat-fit .chemiscope-viewer-one-col .chemiscope-structure { height: 100%; }
+.almat-fit .chemiscope-info { display: none; }
+"""
+
+
 def _offline_esm() -> str:
     """chemiscope's widget module, unchanged, between :data:`OFFLINE_PROLOGUE` and
     :data:`ON_SCREEN_EPILOGUE`."""
@@ -90,6 +100,7 @@ class ChemiscopeView(ChemiscopeWidgetBase):
     """
 
     _esm = _offline_esm()
+    _css = FIT_CSS
     has_metadata = Bool(True).tag(sync=True)
 
     def __init__(self, data: dict, description: str, title: bool = True):
@@ -98,6 +109,11 @@ class ChemiscopeView(ChemiscopeWidgetBase):
         self.settings = data.get("settings", {})
         self.has_metadata = title
         super().__init__(data, has_metadata=title, cache_structures=False)
+
+    def fit(self, height: str) -> None:
+        """Draw the view at ``height`` (CSS, e.g. ``"320px"``), the viewer filling it."""
+        self.layout.height = height
+        self.add_class("almat-fit")
 
     def __repr__(self) -> str:
         return self._description

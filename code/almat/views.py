@@ -505,7 +505,7 @@ class CandidateView(ipywidgets.VBox):
             return
         view = show_ordering(self.pool, i)
         if self.height is not None:
-            view.layout.height = self.height
+            view.fit(self.height)
         self._replace((view,))
         self.index = i
 

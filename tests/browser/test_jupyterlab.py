@@ -436,6 +436,12 @@ def test_labeling_loop_in_jupyterlab(jupyterlab, page, capsys):
         eventually(lambda: app.locator(".almat-view").get_by_text(now).count() > 0, UI_TIMEOUT,
                    f"the app's 3-D view does not show {now}, the candidate the app names")
         assert app.locator(".almat-view .chsp-structure-viewer-cell canvas").count() == 1
+    # the viewer fits its box: nothing of it cut off (chemiscope's own 550 px would be)
+    view = app.locator(".almat-view")
+    view.scroll_into_view_if_needed()
+    canvas = view.locator(".chsp-structure-viewer-cell canvas").bounding_box()
+    assert inside(canvas, view.bounding_box()), f"the 3-D viewer {canvas} is cut by its box"
+    assert canvas["height"] > 0.9 * view.bounding_box()["height"], "the viewer does not fill its box"
     computed = events(labels)[n_lines:]
     assert [(e["type"], e["labelled_by"]) for e in computed] == [("label", "table")] * 3
     assert len({e["id"] for e in computed}) == 3, "the three clicks labelled the same candidate"
