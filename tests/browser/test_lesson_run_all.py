@@ -73,6 +73,8 @@ def test_run_all_offline(jupyterlab, offline, name):
     # folded cell shows a placeholder instead, and Run All runs it all the same.
     menu(page, "View", "notebook:show-all-cell-code")
     menu(page, "Edit", "editmenu:clear-all")
+    counted = [p for p in page.evaluate(PROMPTS_JS) if p.strip("[]:").isdigit()]
+    assert not counted, f"clearing the outputs left execution counts: {counted}"
     menu(page, "Run", "runmenu:run-all")
     stem = name.removesuffix(".ipynb")
     widgets = code_cells(name)
