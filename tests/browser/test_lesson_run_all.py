@@ -1,15 +1,16 @@
 """Every lesson notebook runs from the Run menu in JupyterLab with nothing sent off the machine.
 
 Driven through Chromium at 1024x768, on the JupyterLab server of ``test_jupyterlab.py`` (a
-temporary copy of ``notebooks/``, the test's own settings). For each notebook of the lesson, the
-test unfolds the solutions' code (View > Expand All Code), clears the stored outputs, chooses
-Run > Run All Cells, and waits until every code cell has an execution count, with no traceback
-and no widget that failed to display. Each cell whose stored output is a widget (the 3-D views
-and map of episodes 2 and 3, the labeling app of episode 6, which shows its candidate in 3-D)
-must then hold a 3-D viewer's canvas: the views' JavaScript was loaded and run. Every request to
-a host other than 127.0.0.1 is aborted and counted, and the count must be 0 for every notebook:
-the whole lesson runs offline and reports nothing to a third party. (A cell that shows an image
-from the web makes this test fail; tried by hand.)
+temporary copy of ``notebooks/``, the test's own settings), with the page of
+``test_notebook_lesson.py``. For each notebook of the lesson, the test unfolds the solutions'
+code (View > Expand All Code), clears the stored outputs, chooses Run > Run All Cells, and waits
+until every code cell has an execution count, with no traceback and no widget that failed to
+display. Each cell whose stored output is a widget (the 3-D views and map of episodes 2 and 3,
+the labeling app of episode 6, which shows its candidate in 3-D) must then hold a 3-D viewer's
+canvas: the views' JavaScript was loaded and run. Every request to a host other than 127.0.0.1
+is aborted and counted, and the count must be 0 for every notebook: the whole lesson runs
+offline and reports nothing to a third party. (A cell that shows an image from the web makes
+this test fail; tried by hand.)
 
 Screenshots go to ``artifacts/screenshots/jupyterlab-run-all-*.png`` (or under
 ``$ALMAT_ARTIFACTS``).
@@ -22,14 +23,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from browser_util import chromium, offline_page  # noqa: F401  (chromium: a fixture)
+from browser_util import chromium  # noqa: F401  (a fixture)
 from test_jupyterlab import (RUN_ALL_TIMEOUT, eventually, jupyterlab, kernel_idle, menu,  # noqa: F401
                              open_notebook, shot, widget_failures)
+from test_notebook_lesson import page  # noqa: F401  (a fixture: 1024x768, 0 requests outside)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SMALL_SCREEN = {"width": 1024, "height": 768}
 NOTEBOOKS = sorted(p.name for p in (REPO_ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 #: The execution counts JupyterLab shows on the notebook's code cells, in order: "[3]:", "[*]:"
 #: or "[ ]:".
@@ -39,13 +40,6 @@ PROMPTS_JS = """() => [...document.querySelectorAll(
 WIDGET = "application/vnd.jupyter.widget-view+json"
 #: Seconds for the views to draw once the cells have run (chemiscope's module is parsed per view).
 DRAW_TIMEOUT = 120
-
-
-@pytest.fixture
-def offline(chromium):
-    """A page at 1024x768 and the record of its requests outside 127.0.0.1 (aborted)."""
-    with offline_page(chromium, SMALL_SCREEN) as (page, outside):
-        yield page, outside
 
 
 def code_cells(name: str) -> list[bool]:
@@ -65,8 +59,7 @@ def test_the_lesson_shows_crystals():
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_run_all_offline(jupyterlab, offline, name):
-    page, outside = offline
+def test_run_all_offline(jupyterlab, page, name):
     started = time.monotonic()
     open_notebook(page, jupyterlab, name)
     # Unfold the folded solutions' code, so that each code cell shows its execution count; a
@@ -101,5 +94,4 @@ def test_run_all_offline(jupyterlab, offline, name):
             canvas.first.scroll_into_view_if_needed(timeout=DRAW_TIMEOUT * 1000)
             eventually(lambda: canvas.first.is_visible(), DRAW_TIMEOUT,
                        f"{name}: code cell {at} shows no 3-D view")
-    shot(page, f"run-all-{stem}")
-    assert outside.requests == [], f"{name} sent requests off the machine: {outside.requests}"
+    shot(page, f"run-all-{stem}")  # the page fixture then checks that nothing left 127.0.0.1
